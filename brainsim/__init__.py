@@ -1,0 +1,1 @@
+"""brainsim: a differentiable, object-oriented brain simulator on JAX."""
