@@ -5,5 +5,10 @@ result, and are differentiable w.r.t. the weights and the float operand.
 """
 from ._binary import BinaryArray, BitPackedBinary, CompactBinary, pack, unpack
 from ._csr import CSC, CSR
+from ._jitc import (JITCNormalC, JITCNormalR, JITCScalarC, JITCScalarR, JITCUniformC,
+                    JITCUniformR)
+from ._fixed import FixedNumPerPost, FixedNumPerPre
 
-__all__ = ["BinaryArray", "BitPackedBinary", "CompactBinary", "pack", "unpack", "CSR", "CSC"]
+__all__ = ["BinaryArray", "BitPackedBinary", "CompactBinary", "pack", "unpack", "CSR", "CSC",
+           "FixedNumPerPre", "FixedNumPerPost",
+           "JITCScalarR", "JITCScalarC", "JITCNormalR", "JITCNormalC", "JITCUniformR", "JITCUniformC"]

@@ -7,6 +7,9 @@ import numpy as np
 
 from ._active import concrete_cap
 from ._engine import product
+
+# one compiled program per (format, direction, capacity) instead of op-by-op dispatch when eager
+_product = jax.jit(product, static_argnums=(0, 1, 2, 3))
 from ._units import is_traced, split_unit, wrap_unit
 
 __all__ = ["SparseMatrix", "operand_of", "check_seed"]
@@ -77,7 +80,7 @@ class SparseMatrix:
         scatter = left != transposed
         direction = "scatter" if scatter else "gather"
         cap = _auto_cap(X2, spec.p) if scatter else None
-        out = product(spec, direction, binary, cap, theta, struct, X2)
+        out = _product(spec, direction, binary, cap, theta, struct, X2)
         if X.ndim == 1:
             out = out[0]
         elif not left:
