@@ -7,8 +7,10 @@ from ._binary import BinaryArray, BitPackedBinary, CompactBinary, pack, unpack
 from ._csr import CSC, CSR
 from ._jitc import (JITCNormalC, JITCNormalR, JITCScalarC, JITCScalarR, JITCUniformC,
                     JITCUniformR)
+from ._random import random_conn
 from ._fixed import FixedNumPerPost, FixedNumPerPre
 
 __all__ = ["BinaryArray", "BitPackedBinary", "CompactBinary", "pack", "unpack", "CSR", "CSC",
            "FixedNumPerPre", "FixedNumPerPost",
-           "JITCScalarR", "JITCScalarC", "JITCNormalR", "JITCNormalC", "JITCUniformR", "JITCUniformC"]
+           "JITCScalarR", "JITCScalarC", "JITCNormalR", "JITCNormalC", "JITCUniformR", "JITCUniformC",
+           "random_conn"]
