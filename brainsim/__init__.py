@@ -9,6 +9,7 @@ The package is layered; each layer only uses the ones above it:
 """
 
 from . import environ, random
+from . import datasets, encoding, integrators, surrogate
 from ._dynamics import DynamicsModule
 from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
                       UnitMismatchError)
@@ -26,7 +27,7 @@ __all__ = [
     "Module", "DynamicsModule", "init_states", "reset_states", "split_states", "merge_states",
     "jit", "grad", "value_and_grad", "for_loop", "scan", "vmap",
     "save_checkpoint", "load_checkpoint",
-    "environ", "random", "errors",
+    "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
     "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
     "CheckpointError",
 ]
