@@ -1,1 +1,33 @@
-"""brainsim: a differentiable, object-oriented brain simulator on JAX."""
+"""brainsim: a differentiable, object-oriented brain simulator on JAX.
+
+The package is layered; each layer only uses the ones above it:
+
+- states and modules: :class:`State`, :class:`Module`, :class:`DynamicsModule`
+- settings and randomness: :mod:`brainsim.environ`, :mod:`brainsim.random`
+- object-oriented transforms: :func:`jit`, :func:`grad`, :func:`for_loop`, :func:`vmap`
+- checkpoints: :func:`save_checkpoint`, :func:`load_checkpoint`
+"""
+
+from . import environ, random
+from . import datasets, encoding, integrators, surrogate
+from ._dynamics import DynamicsModule
+from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
+                      UnitMismatchError)
+from ._functional import merge_states, split_states
+from ._module import Module, init_states, reset_states
+from ._state import HiddenState, LongTermState, ParamState, ShortTermState, State
+from .checkpoint import load_checkpoint, save_checkpoint
+from .transforms import for_loop, grad, jit, scan, value_and_grad, vmap
+from . import errors  # noqa: E402  (the public home of the error types)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "State", "HiddenState", "ParamState", "ShortTermState", "LongTermState",
+    "Module", "DynamicsModule", "init_states", "reset_states", "split_states", "merge_states",
+    "jit", "grad", "value_and_grad", "for_loop", "scan", "vmap",
+    "save_checkpoint", "load_checkpoint",
+    "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
+    "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
+    "CheckpointError",
+]

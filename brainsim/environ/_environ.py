@@ -1,0 +1,153 @@
+"""Simulation settings (the time step ``dt``) and the loop clock (``t``, ``i``).
+
+Settings live in a global table that :func:`set` changes and a stack of
+overrides that :func:`context` pushes. The compiled-function caches key on
+:func:`signature`, so changing ``dt`` between calls recompiles instead of
+reusing a program built for another ``dt``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator
+
+import brainunit as u
+
+from .._errors import UnitMismatchError
+
+__all__ = ["set", "context", "get", "get_dt", "get_t", "get_i", "signature"]
+
+_GLOBAL: dict[str, Any] = {}
+_STACK: list[dict[str, Any]] = []
+# The clock of the innermost running brainsim.for_loop: (i, t) as traced values.
+_CLOCK: list[tuple[Any, Any]] = []
+_SIGNATURE: list[tuple] = [()]
+_MISSING = object()
+
+
+def _check(key: str, value: Any) -> Any:
+    if key == "dt":
+        if not isinstance(value, u.Quantity) or not value.unit.has_same_dim(u.second):
+            unit = value.unit if isinstance(value, u.Quantity) else type(value).__name__
+            raise UnitMismatchError(
+                f"dt must be a time quantity such as 0.1 * u.ms (import brainunit as u); "
+                f"got {value!r} ({unit})."
+            )
+        if value.ndim != 0 or not float(value.to_decimal(u.ms)) > 0:
+            raise ValueError(f"dt must be a positive scalar time, got {value!r}.")
+    if key in ("t", "i"):
+        raise ValueError(
+            f"'{key}' is the loop clock and cannot be set; brainsim.for_loop advances it."
+        )
+    return value
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, u.Quantity):
+        return ("Quantity", float(value.mantissa), str(value.unit))
+    try:
+        hash(value)
+    except TypeError:
+        return ("repr", repr(value))
+    return value
+
+
+def _refresh() -> None:
+    merged = dict(_GLOBAL)
+    for layer in _STACK:
+        merged.update(layer)
+    _SIGNATURE[0] = tuple(sorted((k, _hashable(v)) for k, v in merged.items()))
+
+
+def set(**settings: Any) -> None:
+    """Set simulation settings globally, e.g. ``environ.set(dt=0.1 * u.ms)``."""
+    for key, value in settings.items():
+        _GLOBAL[key] = _check(key, value)
+    _refresh()
+
+
+@contextlib.contextmanager
+def context(**settings: Any) -> Iterator[None]:
+    """Override settings inside a ``with`` block.
+
+    Examples
+    --------
+    >>> import brainsim, brainunit as u
+    >>> with brainsim.environ.context(dt=0.1 * u.ms):
+    ...     print(brainsim.environ.get_dt())
+    0.1 ms
+    """
+    _STACK.append({k: _check(k, v) for k, v in settings.items()})
+    _refresh()
+    try:
+        yield
+    finally:
+        _STACK.pop()
+        _refresh()
+
+
+def get(key: str, default: Any = _MISSING) -> Any:
+    """The current value of a setting, or ``default`` when it is not set."""
+    for layer in reversed(_STACK):
+        if key in layer:
+            return layer[key]
+    if key in _GLOBAL:
+        return _GLOBAL[key]
+    if default is _MISSING:
+        raise KeyError(
+            f"Setting '{key}' is not set. Set it with brainsim.environ.set({key}=...) or "
+            f"`with brainsim.environ.context({key}=...):`."
+        )
+    return default
+
+
+def get_dt() -> u.Quantity:
+    """The simulation time step.
+
+    Raises
+    ------
+    ValueError
+        If no ``dt`` was set; the message says how to set one.
+    """
+    dt = get("dt", None)
+    if dt is None:
+        raise ValueError(
+            "No time step is set. How to fix: call brainsim.environ.set(dt=0.1 * u.ms) once, "
+            "or run inside `with brainsim.environ.context(dt=0.1 * u.ms):` "
+            "(with `import brainunit as u`)."
+        )
+    return dt
+
+
+def get_i() -> Any:
+    """The step index inside the running :func:`brainsim.for_loop` (an int32 array)."""
+    if not _CLOCK:
+        raise ValueError(
+            "get_i() is only defined inside brainsim.for_loop (or brainsim.run), which "
+            "advances the step index. Outside a loop, pass the step yourself."
+        )
+    return _CLOCK[-1][0]
+
+
+def get_t() -> Any:
+    """The current time ``t = i * dt`` inside the running :func:`brainsim.for_loop`."""
+    if not _CLOCK:
+        raise ValueError(
+            "get_t() is only defined inside brainsim.for_loop (or brainsim.run), which "
+            "advances the time. Outside a loop, pass the time yourself."
+        )
+    return _CLOCK[-1][1]
+
+
+def signature() -> tuple:
+    """A hashable snapshot of the settings, used as a compile-cache key."""
+    return _SIGNATURE[0]
+
+
+@contextlib.contextmanager
+def _clock(i: Any, t: Any) -> Iterator[None]:
+    _CLOCK.append((i, t))
+    try:
+        yield
+    finally:
+        _CLOCK.pop()
