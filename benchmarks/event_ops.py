@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -112,17 +111,17 @@ def big_jitc():
         "n=1_000_000; M=ev.JITCScalarR((1.0,1e-4,0),shape=(n,n))\n"
         "s=np.zeros(n,np.float32); s[np.random.default_rng(0).choice(n,n//100,replace=False)]=1\n"
         "f=jax.jit(lambda s,M: ev.BinaryArray(s)@M)\n"
-        "base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "t=time.perf_counter(); y=jax.block_until_ready(f(s,M)); first=time.perf_counter()-t\n"
+                "t=time.perf_counter(); y=jax.block_until_ready(f(s,M)); first=time.perf_counter()-t\n"
         "ts=[]\n"
         "for _ in range(5):\n"
         "    t=time.perf_counter(); jax.block_until_ready(f(s,M)); ts.append(time.perf_counter()-t)\n"
-        "peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
-        "print(float(np.median(ts)), first, (peak-base)/1024, float(y.sum()))\n")
+        "ma=f.lower(s,M).compile().memory_analysis()\n"
+        "mb=(ma.temp_size_in_bytes+ma.argument_size_in_bytes+ma.output_size_in_bytes)/2**20\n"
+        "print(float(np.median(ts)), first, mb, float(y.sum()))\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(["."] + sys.path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     t, first, mb, tot = map(float, out.stdout.split())
-    return {"jitc_1e6_s": t, "jitc_1e6_first_call_s": first, "jitc_1e6_extra_MB": mb, "jitc_1e6_sum": tot}
+    return {"jitc_1e6_s": t, "jitc_1e6_first_call_s": first, "jitc_1e6_xla_MB": mb, "jitc_1e6_sum": tot}
 
 
 def main():
@@ -130,15 +129,16 @@ def main():
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--big", action="store_true")
     ap.add_argument("--quick", action="store_true", help="4000 neurons only")
+    ap.add_argument("--only-big", action="store_true", help="just the 1e6 JITC case")
     args = ap.parse_args()
     sizes = [4000] if args.quick else [4000, 40000]
-    rows = run(sizes, [0.001, 0.01, 0.1], reps=50)
+    rows = [] if args.only_big else run(sizes, [0.001, 0.01, 0.1], reps=50)
     cols = ["n", "active", "dense_us", "ev_dense_us", "csr_us", "csr_scan_us", "fixed_pre_us",
             "fixed_pre_scan_us", "jitc_r_us", "jitc_r_scan_us", "numba_loop_us", "csr_MB", "jitc_r_MB"]
     print(" ".join(f"{c:>14}" for c in cols))
     for r in rows:
         print(" ".join(f"{r.get(c, float('nan')):>14.4g}" for c in cols))
-    extra = big_jitc() if args.big else {}
+    extra = big_jitc() if (args.big or args.only_big) else {}
     for k, v in extra.items():
         print(f"{k}: {v:.4g}")
     try:

@@ -54,6 +54,9 @@ FORMATS = {
 }
 EDGE_FORMATS = ["csr", "csc", "fixed_pre", "fixed_post", "jitc_scalar_r", "jitc_normal_c"]
 CASES = [(f, (17, 13)) for f in FORMATS] + [(f, s) for f in EDGE_FORMATS for s in [(1, 9), (9, 1)]]
+# the full gradient battery compiles ~10 programs per format: a representative set runs by default
+FAST_GRAD = {"csr", "fixed_post", "jitc_normal_r", "jitc_uniform_c"}
+GRAD_FORMATS = [f if f in FAST_GRAD else pytest.param(f, marks=pytest.mark.slow) for f in FORMATS]
 ACTIVITY = [0.0, 0.2, 1.0]
 
 
@@ -119,7 +122,7 @@ def _theta_fn(M):
     return th, rebuild
 
 
-@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("fmt", GRAD_FORMATS)
 def test_gradients(fmt):
     rng = np.random.default_rng(2)
     M = FORMATS[fmt](rng, 11, 7)

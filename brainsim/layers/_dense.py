@@ -42,8 +42,9 @@ class Linear(Module):
 
     Examples
     --------
-    >>> import brainsim, jax.numpy as jnp
-    >>> layer = brainsim.layers.Linear(3, 2, w_init=jnp.ones((3, 2)))
+    >>> import jax.numpy as jnp
+    >>> from brainsim import layers
+    >>> layer = layers.Linear(3, 2, w_init=jnp.ones((3, 2)))
     >>> layer(jnp.array([1., 0., 1.])).tolist()
     [2.0, 2.0]
     """
@@ -78,8 +79,9 @@ class EventLinear(Linear):
 
     Examples
     --------
-    >>> import brainsim, jax.numpy as jnp
-    >>> layer = brainsim.layers.EventLinear(3, 2, w_init=jnp.ones((3, 2)))
+    >>> import jax.numpy as jnp
+    >>> from brainsim import layers
+    >>> layer = layers.EventLinear(3, 2, w_init=jnp.ones((3, 2)))
     >>> layer(jnp.array([True, False, True])).tolist()
     [2.0, 2.0]
     """

@@ -62,8 +62,9 @@ class EventFixedProb(_SparseLayer):
 
     Examples
     --------
-    >>> import brainsim, numpy as np
-    >>> layer = brainsim.layers.EventFixedProb(100, 50, prob=0.1, weight=0.5, seed=1)
+    >>> import numpy as np
+    >>> from brainsim import layers
+    >>> layer = layers.EventFixedProb(100, 50, prob=0.1, weight=0.5, seed=1)
     >>> layer(np.ones(100)).shape
     (50,)
     """
@@ -81,8 +82,9 @@ class FixedNumConn(_SparseLayer):
 
     Examples
     --------
-    >>> import brainsim, numpy as np
-    >>> layer = brainsim.layers.FixedNumConn(20, 10, num=3, weight=0.1, seed=1)
+    >>> import numpy as np
+    >>> from brainsim import layers
+    >>> layer = layers.FixedNumConn(20, 10, num=3, weight=0.1, seed=1)
     >>> layer(np.ones(20, np.float32)).shape
     (10,)
     """
@@ -101,8 +103,9 @@ class EventFixedNumConn(FixedNumConn):
 
     Examples
     --------
-    >>> import brainsim, numpy as np
-    >>> layer = brainsim.layers.EventFixedNumConn(20, 10, num=3, weight=0.1, seed=1)
+    >>> import numpy as np
+    >>> from brainsim import layers
+    >>> layer = layers.EventFixedNumConn(20, 10, num=3, weight=0.1, seed=1)
     >>> layer(np.ones(20)).shape
     (10,)
     """
