@@ -9,7 +9,7 @@ The package is layered; each layer only uses the ones above it:
 """
 
 from . import environ, random
-from . import datasets, encoding, integrators, surrogate
+from . import datasets, encoding, event, integrators, layers, surrogate
 from ._dynamics import DynamicsModule
 from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
                       UnitMismatchError)
@@ -28,6 +28,7 @@ __all__ = [
     "jit", "grad", "value_and_grad", "for_loop", "scan", "vmap",
     "save_checkpoint", "load_checkpoint",
     "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
+    "event", "layers",
     "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
     "CheckpointError",
 ]
