@@ -84,6 +84,12 @@ class Projection(Module):
             self.delay = None
         object.__setattr__(self, "_bs_n_pre", n_pre)
 
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.update(*args, **kwargs)
+
+    def update(self, spike: Any = None) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
     @property
     def pre(self) -> Any:
         return self._bs_pre
