@@ -57,7 +57,7 @@ class SpikeMonitor:
         else:
             dense = data
         steps, idx = np.nonzero(dense)
-        return SpikeRecord(t[steps], idx, dense.shape[1], t)
+        return SpikeRecord(t[steps], idx, dense.shape[1], t, steps)
 
     def prepare(self) -> None:
         self._n = int(np.prod(np.shape(self.get())))
@@ -119,12 +119,13 @@ class RateMonitor:
 
 @dataclass
 class SpikeRecord:
-    """Spike events: ``times[k]`` and ``indices[k]`` of every spike, time-ordered."""
+    """Spike events: ``times[k]`` (``steps[k]``) and ``indices[k]`` of every spike, time-ordered."""
 
     times: Any
     indices: np.ndarray
     n: int
     t: Any
+    steps: np.ndarray
 
     @property
     def count(self) -> int:
@@ -133,9 +134,7 @@ class SpikeRecord:
     def dense(self) -> np.ndarray:
         """The ``T x N`` bool raster."""
         out = np.zeros((len(self.t), self.n), bool)
-        steps = np.round(((self.times - self.t[0]) / (self.t[1] - self.t[0])).to_decimal()).astype(int) \
-            if len(self.t) > 1 else np.zeros(self.count, int)
-        out[steps, self.indices] = True
+        out[self.steps, self.indices] = True
         return out
 
     def mean_rate(self, start: Any = None, neurons: Any = None) -> Any:
