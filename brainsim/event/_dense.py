@@ -23,16 +23,23 @@ def _rows_sum(W, X, cap):
     return jnp.sum(jnp.where(valid[..., None], rows, 0), axis=1)
 
 
+def _run(W, X, c):
+    # past m/8 active rows a gather costs more than streaming W once: use the dense product
+    if 8 * c >= X.shape[1]:
+        return (X != 0).astype(W.dtype) @ W
+    return _rows_sum(W, X, c)
+
+
 def _event(W, X, cap):
     B, m = X.shape
     if m == 0:
         return jnp.zeros((B, W.shape[1]), W.dtype)
     if cap is not None:
-        return _rows_sum(W, X, min(cap, m))
-    caps = bucket_caps(m)
+        return _run(W, X, min(cap, m))
+    caps = [c for c in bucket_caps(m) if 8 * c < m] + [m]
     count = jnp.max(jnp.sum(X != 0, axis=1))
     which = jnp.searchsorted(jnp.asarray(caps), count)
-    return lax.switch(which, [partial(lambda c, _: _rows_sum(W, X, c), c) for c in caps], None)
+    return lax.switch(which, [partial(lambda c, _: _run(W, X, c), c) for c in caps], None)
 
 
 @partial(jax.custom_jvp, nondiff_argnums=(2,))

@@ -58,7 +58,22 @@ def _scatter_event(spec, binary, cap, theta, struct, X, dtype):
             xv = valid.astype(dtype)
         else:
             xv = jnp.take_along_axis(X, safe, axis=1)
-        return _scatter_rows(spec, theta, struct, X, safe, valid, xv, dtype)
+        blk = max(1, _BLOCK_ELEMS // max(B * spec.L, 1))
+        if c <= blk:
+            return _scatter_rows(spec, theta, struct, X, safe, valid, xv, dtype)
+        # many active rows: accumulate block by block so temporaries stay O(_BLOCK_ELEMS)
+        nblk = -(-c // blk)
+        pad = ((0, 0), (0, nblk * blk - c))
+        safe_b = jnp.pad(safe, pad).reshape(B, nblk, blk).transpose(1, 0, 2)
+        valid_b = jnp.pad(valid, pad).reshape(B, nblk, blk).transpose(1, 0, 2)
+        xv_b = jnp.pad(xv, pad).reshape(B, nblk, blk).transpose(1, 0, 2)
+
+        def body(out, blkargs):
+            r, v, w = blkargs
+            return out + _scatter_rows(spec, theta, struct, X, r, v, w, dtype), None
+
+        out, _ = lax.scan(body, jnp.zeros((B, spec.q), dtype), (safe_b, valid_b, xv_b))
+        return out
 
     if p == 0:
         return jnp.zeros((B, spec.q), dtype)
