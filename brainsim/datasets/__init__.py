@@ -1,0 +1,11 @@
+"""Datasets and a seeded mini-batch iterator.
+
+``FashionMNIST(root, split)`` reads (and if needed downloads) the official IDX
+files with full validation; ``DataLoader`` yields shuffled numpy batches that
+are reproducible per seed and epoch. ``read_idx`` reads any uint8 IDX file.
+"""
+from ._fashion_mnist import MIRROR, OFFICIAL_FILES, FashionMNIST
+from ._idx import read_idx
+from ._loader import DataLoader
+
+__all__ = ['FashionMNIST', 'DataLoader', 'read_idx', 'MIRROR', 'OFFICIAL_FILES']
