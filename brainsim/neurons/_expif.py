@@ -1,0 +1,184 @@
+"""Nonlinear integrate-and-fire neurons: ExpIF, AdEx and QuaIF."""
+from __future__ import annotations
+
+from typing import Any
+
+import brainunit as u
+import jax.numpy as jnp
+
+from .._state import HiddenState
+from ._base import check_same_dim, check_time, refractory_steps
+from ._lif import LIF
+
+__all__ = ["ExpIF", "AdEx", "QuaIF"]
+
+
+def _where(c: Any, a: Any, b: Any) -> Any:
+    return u.math.where(c, a, b) if isinstance(b, u.Quantity) else jnp.where(c, a, b)
+
+
+class _RefractoryIF(LIF):
+    """An IF neuron whose ``derivative`` may be nonlinear, with an optional refractory period."""
+
+    def __init__(self, in_size: Any, tau: Any, V_th: Any, V_reset: Any, V_rest: Any, R: Any,
+                 tau_ref: Any, V_initializer: Any, **kwargs: Any):
+        super().__init__(in_size, tau, V_th, V_reset, V_rest, R, V_initializer, **kwargs)
+        self.tau_ref = check_time(type(self).__name__, "tau_ref", tau_ref, allow_zero=True)
+
+    def init_state(self, batch_size: int | None = None) -> None:
+        super().init_state(batch_size)
+        self.refractory = HiddenState(jnp.zeros(self.batched_shape(batch_size), jnp.int32))
+
+    def _extra(self, V: Any, spike: Any) -> None:
+        """Update further variables after the spike (adaptation)."""
+
+    def update(self, x: Any = 0.) -> Any:
+        self._run_before()
+        left = self.refractory.value
+        ref = left > 0
+        V = _where(ref, self.V_reset, self._step_V(x))
+        spike = self.spike_of(V, self.V_th, self.V_th - self.V_reset) * (1. - ref)
+        self._extra(V, spike)
+        self.V.value = self.reset(V, spike, self.V_th, self.V_reset)
+        n_ref = refractory_steps(type(self).__name__, self.tau_ref)
+        self.refractory.value = jnp.where(spike > 0, n_ref, jnp.maximum(left - 1, 0))
+        self.spike.value = spike
+        return spike
+
+
+class ExpIF(_RefractoryIF):
+    r"""Exponential integrate-and-fire neuron (Fourcaud-Trocmé et al. 2003).
+
+    .. math::
+        \tau \frac{dV}{dt} = V_\mathrm{rest} - V + \Delta_T e^{(V - V_T)/\Delta_T} + R I,
+        \qquad V > V_\mathrm{th} \Rightarrow V \leftarrow V_\mathrm{reset}
+
+    Parameters
+    ----------
+    V_T : Quantity (voltage)
+        The soft threshold where the exponential takes over.
+    delta_T : Quantity (voltage)
+        Spike slope factor.
+    V_th : Quantity (voltage)
+        The numerical cut-off where a spike is counted.
+    tau_ref : Quantity (time)
+        Refractory period (0 by default). Other parameters as :class:`LIF`.
+
+    Examples
+    --------
+    >>> import brainsim, brainunit as u
+    >>> with brainsim.environ.context(dt=0.05 * u.ms):
+    ...     n = brainsim.init_states(brainsim.neurons.ExpIF(1))
+    ...     s = brainsim.for_loop(lambda: n(10. * u.mV), length=2000)
+    >>> int(s.sum()) > 0
+    True
+    """
+
+    __module__ = "brainsim.neurons"
+
+    def __init__(self, in_size: Any, tau: Any = 10. * u.ms, V_th: Any = -30. * u.mV,
+                 V_reset: Any = -68. * u.mV, V_rest: Any = -65. * u.mV, V_T: Any = -59.9 * u.mV,
+                 delta_T: Any = 3.48 * u.mV, R: Any = 1., tau_ref: Any = 0. * u.ms,
+                 V_initializer: Any = None, **kwargs: Any):
+        super().__init__(in_size, tau, V_th, V_reset, V_rest, R, tau_ref, V_initializer, **kwargs)
+        check_same_dim(type(self).__name__, "V_th", V_th, V_T=V_T, delta_T=delta_T)
+        self.V_T, self.delta_T = V_T, delta_T
+
+    def derivative(self, V: Any, t: Any, I: Any) -> Any:
+        ex = self.delta_T * u.math.exp((V - self.V_T) / self.delta_T)
+        return (self.V_rest - V + ex + self.R * I(V)) / self.tau
+
+
+class AdEx(ExpIF):
+    r"""Adaptive exponential integrate-and-fire neuron (Brette & Gerstner 2005).
+
+    .. math::
+        \tau \frac{dV}{dt} &= V_\mathrm{rest} - V + \Delta_T e^{(V - V_T)/\Delta_T} - R w + R I \\
+        \tau_w \frac{dw}{dt} &= a (V - V_\mathrm{rest}) - w
+
+    On a spike, :math:`V \leftarrow V_\mathrm{reset}` and :math:`w \leftarrow w + b`.
+
+    Parameters
+    ----------
+    a : float or Quantity
+        Subthreshold adaptation; ``a * V`` has the unit of a current (``V / R``).
+    b : float or Quantity
+        Spike-triggered adaptation current.
+    tau_w : Quantity (time)
+        Other parameters as :class:`ExpIF`.
+
+    Examples
+    --------
+    >>> import brainsim, brainunit as u
+    >>> with brainsim.environ.context(dt=0.05 * u.ms):
+    ...     n = brainsim.init_states(brainsim.neurons.AdEx(1))
+    ...     s = brainsim.for_loop(lambda: n(20. * u.mV), length=4000)
+    >>> float(n.w.value[0].to_decimal(u.mV)) > 0
+    True
+    """
+
+    __module__ = "brainsim.neurons"
+
+    def __init__(self, in_size: Any, tau: Any = 10. * u.ms, V_th: Any = -30. * u.mV,
+                 V_reset: Any = -68. * u.mV, V_rest: Any = -65. * u.mV, V_T: Any = -59.9 * u.mV,
+                 delta_T: Any = 3.48 * u.mV, a: Any = 1., b: Any = 1. * u.mV,
+                 tau_w: Any = 30. * u.ms, R: Any = 1., tau_ref: Any = 0. * u.ms,
+                 V_initializer: Any = None, **kwargs: Any):
+        super().__init__(in_size, tau, V_th, V_reset, V_rest, V_T, delta_T, R, tau_ref,
+                         V_initializer, **kwargs)
+        self.tau_w = check_time("AdEx", "tau_w", tau_w)
+        self.a, self.b = a, b
+
+    def init_state(self, batch_size: int | None = None) -> None:
+        super().init_state(batch_size)
+        unit = u.get_unit(self.b)
+        z = jnp.zeros(self.batched_shape(batch_size), jnp.float32)
+        self.w = HiddenState(z if unit.is_unitless and not isinstance(self.b, u.Quantity)
+                             else u.Quantity(z, unit=unit))
+
+    def derivative(self, V: Any, t: Any, I: Any) -> Any:
+        w = self.w.value
+        return super().derivative(V, t, lambda v: I(v) - w)
+
+    def _extra(self, V: Any, spike: Any) -> None:
+        Vold = self.V.value
+        w = self.integrate(lambda w, t: (self.a * (Vold - self.V_rest) - w) / self.tau_w,
+                           self.w.value)
+        self.w.value = w + self.b * spike
+
+
+class QuaIF(_RefractoryIF):
+    r"""Quadratic integrate-and-fire neuron.
+
+    .. math::
+        \tau \frac{dV}{dt} = c (V - V_\mathrm{rest})(V - V_c) + R I
+
+    Parameters
+    ----------
+    c : Quantity (1/voltage)
+        Curvature.
+    V_c : Quantity (voltage)
+        Critical voltage of spike initiation. Other parameters as :class:`ExpIF`.
+
+    Examples
+    --------
+    >>> import brainsim, brainunit as u
+    >>> with brainsim.environ.context(dt=0.05 * u.ms):
+    ...     n = brainsim.init_states(brainsim.neurons.QuaIF(1))
+    ...     s = brainsim.for_loop(lambda: n(20. * u.mV), length=2000)
+    >>> int(s.sum()) > 0
+    True
+    """
+
+    __module__ = "brainsim.neurons"
+
+    def __init__(self, in_size: Any, tau: Any = 10. * u.ms, V_th: Any = -30. * u.mV,
+                 V_reset: Any = -68. * u.mV, V_rest: Any = -65. * u.mV, V_c: Any = -50. * u.mV,
+                 c: Any = 0.07 / u.mV, R: Any = 1., tau_ref: Any = 0. * u.ms,
+                 V_initializer: Any = None, **kwargs: Any):
+        super().__init__(in_size, tau, V_th, V_reset, V_rest, R, tau_ref, V_initializer, **kwargs)
+        check_same_dim("QuaIF", "V_th", V_th, V_c=V_c)
+        self.V_c, self.c = V_c, c
+
+    def derivative(self, V: Any, t: Any, I: Any) -> Any:
+        return (self.c * (V - self.V_rest) * (V - self.V_c) + self.R * I(V)) / self.tau
