@@ -1,0 +1,184 @@
+"""Run a model for a duration with a progress bar, recording what the monitors ask for."""
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import environ
+from ..transforms import for_loop, jit
+from ._monitors import RateMonitor, SpikeMonitor, StateMonitor
+
+__all__ = ["Runner", "run", "RunResult"]
+
+
+class RunResult(dict):
+    """What :func:`run` returns: a dict of records plus the time axis ``t`` (one per step)."""
+
+    def __init__(self, t: Any, records: dict):
+        super().__init__(records)
+        self.t = t
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def _as_monitor(name: str, m: Any) -> Any:
+    if isinstance(m, (SpikeMonitor, StateMonitor, RateMonitor)):
+        return m
+    if callable(m) or hasattr(m, "value"):
+        return StateMonitor(m)
+    raise TypeError(f"monitor {name!r}: expected a SpikeMonitor, StateMonitor, RateMonitor, a "
+                    f"State or a callable, got {type(m).__name__}.")
+
+
+class Runner:
+    """Advance ``model`` step by step with ``brainsim.for_loop``; compiled once per length.
+
+    Parameters
+    ----------
+    model : DynamicsModule
+        Called as ``model(*inputs_at_step)`` once per step.
+    monitors : dict, optional
+        ``name -> SpikeMonitor | StateMonitor | RateMonitor | State | callable``.
+    inputs : callable or arrays, optional
+        A callable ``inputs(t)`` returning the step's arguments (a tuple or one
+        value), evaluated inside the loop; or an array (or tuple of arrays)
+        with one row per step.
+    progress : bool
+        Show a progress bar (a few dozen host callbacks per run, not one per step).
+
+    Examples
+    --------
+    >>> import brainsim, brainunit as u
+    >>> from brainsim import neurons, runner
+    >>> brainsim.environ.set(dt=0.1 * u.ms)
+    >>> n = brainsim.init_states(neurons.LIF(10))
+    >>> r = runner.Runner(n, monitors={'spk': runner.SpikeMonitor(n)},
+    ...                            inputs=lambda t: 2. * u.mV, progress=False)
+    >>> res = r.run(100. * u.ms)
+    >>> res.t.shape, res['spk'].count > 0
+    ((1000,), True)
+    """
+
+    __module__ = "brainsim.runner"
+
+    def __init__(self, model: Any, monitors: dict | None = None, inputs: Any = None,
+                 progress: bool = True):
+        if not callable(model):
+            raise TypeError(f"run: model must be a brainsim.DynamicsModule, got {type(model).__name__}.")
+        self.model = model
+        self.monitors = {k: _as_monitor(k, m) for k, m in (monitors or {}).items()}
+        self.inputs = inputs
+        self.progress = progress
+        self._compiled: dict[int, Callable] = {}
+
+    def _args(self, x: Any) -> tuple:
+        if self.inputs is None:
+            return ()
+        out = self.inputs(environ.get_t()) if callable(self.inputs) else x
+        return out if isinstance(out, tuple) else (out,)
+
+    def _build(self, steps: int) -> Callable:
+        mons = self.monitors
+        k = 1
+        for m in mons.values():
+            k = m.every if k == 1 else math.gcd(k, m.every)
+        fine = {n: m for n, m in mons.items() if m.every == 1}
+        coarse = {n: m for n, m in mons.items() if m.every > 1}
+        if coarse and steps % k:
+            raise ValueError(f"run: {steps} steps is not a multiple of the decimation {k} of the "
+                             "state monitors; choose a duration that is, or another `every`.")
+        progress = self.progress
+
+        def step(*x):
+            self.model(*self._args(x[0] if len(x) == 1 else x))
+            return {n: m.record() for n, m in fine.items()}
+
+        def loop(xs):
+            if k == 1 or not coarse:
+                return for_loop(step, *xs, length=steps, progress=progress), {}
+
+            def chunk(*xc):
+                per_step = for_loop(step, *xc, length=k, i0=0) if xc else \
+                    for_loop(step, length=k)
+                return per_step, {n: m.record() for n, m in coarse.items()}
+
+            xs_c = tuple(jax.tree_util.tree_map(lambda a: a.reshape((steps // k, k) + a.shape[1:]), x)
+                         for x in xs)
+            per, dec = for_loop(chunk, *xs_c, length=steps // k, progress=progress)
+            per = jax.tree_util.tree_map(lambda a: a.reshape((steps,) + a.shape[2:]), per)
+            return per, dec
+
+        return jit(loop)
+
+    def run(self, duration: Any) -> RunResult:
+        """Run for ``duration`` (a time quantity) and return the records."""
+        dt = environ.get_dt()
+        steps = int(round(float(duration / dt)))
+        if steps <= 0:
+            raise ValueError(f"run: duration must be at least one time step ({dt}), got {duration}.")
+        for m in self.monitors.values():
+            m.prepare()
+        if steps not in self._compiled:
+            self._compiled[steps] = self._build(steps)
+        xs = () if (self.inputs is None or callable(self.inputs)) else \
+            (self.inputs if isinstance(self.inputs, tuple) else (self.inputs,))
+        per, dec = self._compiled[steps](xs)
+        t = (np.arange(steps) * float(dt.to_decimal(u.ms))) * u.ms
+        records = {}
+        for n, m in self.monitors.items():
+            if m.every == 1:
+                records[n] = m.finish(per[n], t)
+            else:
+                # recorded at the end of every chunk of k steps; keep one in every/k
+                k = math.gcd(*(mm.every for mm in self.monitors.values()))
+                stride = m.every // k
+                data = jax.tree_util.tree_map(lambda a: a[stride - 1::stride], dec[n])
+                records[n] = m.finish(data, t[np.arange(len(data)) * m.every + m.every - 1])
+        return RunResult(t, records)
+
+
+def run(model: Any, duration: Any, inputs: Any = None, monitors: dict | None = None,
+        progress: bool = True) -> RunResult:
+    """Run ``model`` for ``duration`` and return the time axis and the records.
+
+    A shortcut for ``Runner(model, monitors, inputs, progress).run(duration)``;
+    keep a :class:`Runner` to run again without recompiling.
+
+    Parameters
+    ----------
+    model : DynamicsModule
+        Its ``update`` is called once per step (``dt`` from ``brainsim.environ``).
+    duration : Quantity (time)
+    inputs : callable ``inputs(t)`` or arrays with one row per step, optional
+    monitors : dict, optional
+        See :class:`Runner`.
+    progress : bool
+
+    Returns
+    -------
+    RunResult
+        A dict of records (``SpikeRecord``, ``Trace``, ``Rate``) with ``.t``
+        (Quantity, ms) the start time of each step.
+
+    Examples
+    --------
+    >>> import brainsim, brainunit as u
+    >>> from brainsim import neurons, runner
+    >>> brainsim.environ.set(dt=0.1 * u.ms)
+    >>> n = brainsim.init_states(neurons.LIF(5))
+    >>> res = runner.run(n, 20. * u.ms, inputs=lambda t: 2. * u.mV,
+    ...                  monitors={'V': runner.StateMonitor(n.V, [0, 1], every=10)},
+    ...                  progress=False)
+    >>> res['V'].values.shape
+    (20, 2)
+    """
+    return Runner(model, monitors, inputs, progress).run(duration)
