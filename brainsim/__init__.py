@@ -9,9 +9,11 @@ The package is layered; each layer only uses the ones above it:
 """
 
 from . import environ, random
+from . import datasets, encoding, integrators, surrogate
 from ._dynamics import DynamicsModule
 from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
                       UnitMismatchError)
+from ._functional import merge_states, split_states
 from ._module import Module, init_states, reset_states
 from ._state import HiddenState, LongTermState, ParamState, ShortTermState, State
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -22,10 +24,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "State", "HiddenState", "ParamState", "ShortTermState", "LongTermState",
-    "Module", "DynamicsModule", "init_states", "reset_states",
+    "Module", "DynamicsModule", "init_states", "reset_states", "split_states", "merge_states",
     "jit", "grad", "value_and_grad", "for_loop", "scan", "vmap",
     "save_checkpoint", "load_checkpoint",
-    "environ", "random", "errors",
+    "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
     "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
     "CheckpointError",
 ]

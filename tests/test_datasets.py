@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import shared_data_dir
 
 from brainsim import datasets
 from brainsim.datasets import _fashion_mnist
@@ -19,22 +20,12 @@ HEAD_FILES = ('train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz')
 
 
 def _shared_head() -> Path:
-    """Locate the shared Fashion-MNIST head: $BRAINSIM_SHARED_DATA (the data dir or the head
-    dir itself), then <repo>/../shared/data/fashion-mnist-head, then /work/shared/...;
-    fail under CI=true, skip elsewhere."""
-    cands = []
-    env = os.environ.get('BRAINSIM_SHARED_DATA')
-    if env:
-        cands += [Path(env) / 'fashion-mnist-head', Path(env)]
-    cands += [Path(__file__).resolve().parents[1].parent / 'shared' / 'data' / 'fashion-mnist-head',
-              Path('/work/shared/data/fashion-mnist-head')]
-    for c in cands:
-        if all((c / f).is_file() for f in HEAD_FILES):
-            return c
-    msg = f'shared Fashion-MNIST head not found; looked in {[str(c) for c in cands]}'
-    if os.environ.get('CI'):
-        pytest.fail(msg)
-    pytest.skip(msg)
+    """The shared Fashion-MNIST head (see conftest.shared_data_dir)."""
+    root = shared_data_dir('fashion-mnist-head')
+    missing = [f for f in HEAD_FILES if not (root / f).is_file()]
+    if missing:
+        pytest.fail(f'shared Fashion-MNIST head at {root} lacks {missing}')
+    return root
 
 
 def _idx_bytes(magic, dims, payload):

@@ -143,3 +143,22 @@ def test_inputs_are_not_discovered_as_children():
     a, b = Counter(2), Counter(2)
     b.add_current_input("from_a", a)
     assert b.modules() == [] and list(b.states()) == []
+
+
+def test_split_and_merge_round_trip_through_pure_jax():
+    import jax
+    t = Tree()
+    vals = brainsim.split_states(t, brainsim.ParamState)
+    new = jax.jit(lambda v: jax.tree_util.tree_map(lambda x: x * 2, v))(vals)
+    brainsim.merge_states(t, new)
+    np.testing.assert_array_equal(t.a.w.value, [2.0, 2.0])
+
+
+def test_merge_unknown_path_suggests_near_miss_and_changes_nothing():
+    t = Tree()
+    with pytest.raises(KeyError, match="has no state 'a.ww'; did you mean 'a.w'"):
+        brainsim.merge_states(t, {"a.h": jnp.ones(2), "a.ww": jnp.ones(2)})
+    np.testing.assert_array_equal(t.a.h.value, [0.0, 0.0])
+    with pytest.raises(ValueError, match=r"shape \(3,\) to state 'tree.a.h'"):
+        brainsim.merge_states(t, {"a.w": jnp.zeros(2), "a.h": jnp.ones(3)})
+    np.testing.assert_array_equal(t.a.w.value, [1.0, 1.0])

@@ -129,7 +129,8 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
     if not path.exists():
         raise CheckpointError(f"No checkpoint file at '{path}'.")
     try:
-        with np.load(path, allow_pickle=False) as data:
+        # Our own file handle: np.load leaks its handle when the archive is damaged.
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
     except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError) as err:
         raise CheckpointError(

@@ -184,7 +184,8 @@ class CSR(SparseMatrix):
                 raise ValueError(f"data must be scalar or shape {pre.shape}, got {dm.shape}")
             dm = dm[order]
         indptr = np.concatenate([[0], np.cumsum(np.bincount(major, minlength=p))]).astype(np.int32)
-        return cls((wrap_unit(jnp.asarray(dm, jnp.result_type(dm.dtype, jnp.float32) if dm.dtype.kind != 'f' else dm.dtype), unit),
+        dm = dm.astype(np.float32) if dm.dtype.kind != "f" or dm.dtype == np.float64 else dm
+        return cls((wrap_unit(jnp.asarray(dm), unit),
                     minor[order].astype(np.int32), indptr), shape=(m, n))
 
     @property

@@ -4,7 +4,8 @@ Row ``i`` of an R-layout matrix of shape ``(m, n)`` draws its column indices by 
 
 .. math:: c_0 = g_0 - 1,\\quad c_{t} = c_{t-1} + g_t,\\qquad g_t \\sim \\mathrm{Geometric}(p),
 
-from a counter-based stream keyed on ``(seed, i)`` (``jax.random.fold_in``), so each entry is
+from a counter-based hash of ``(seed, stream, i, t)`` (an integer mixer, much cheaper to compile and
+run on CPU than threefry; statistical quality is ample for connectivity), so each entry is
 present independently with probability ``p`` and the expected row length is ``p n``. At most
 ``L = ceil(pn + 10 sqrt(pn(1-p)) + 20)`` slots are drawn per row; a longer row has probability
 below 1e-20 and would simply be cut, identically in every product and in ``todense``, so all views
@@ -38,6 +39,24 @@ def max_per_row(prob: float, n: int) -> int:
     return int(min(n, math.ceil(mean + 10.0 * math.sqrt(mean * (1 - prob)) + 20)))
 
 
+def _mix(x):
+    """32-bit integer finaliser (lowbias32): a bijection with good avalanche."""
+    x = x ^ (x >> 16)
+    x = x * jnp.uint32(0x7FEB352D)
+    x = x ^ (x >> 15)
+    x = x * jnp.uint32(0x846CA68B)
+    return x ^ (x >> 16)
+
+
+def _uniform(seed, stream, rows, L):
+    """Uniform draws in (0, 1], shape (len(rows), L), from the counter (seed, stream, row, slot)."""
+    h = _mix(seed.astype(jnp.uint32) ^ jnp.uint32((0x9E3779B9 * (stream + 1)) & 0xFFFFFFFF))
+    h = _mix(h ^ rows.astype(jnp.uint32))
+    h = _mix(h[:, None] + jnp.arange(L, dtype=jnp.uint32)[None, :] * jnp.uint32(0x85EBCA6B))
+    h = _mix(h)
+    return ((h >> 8).astype(jnp.float32) + 1.0) * (1.0 / (1 << 24))
+
+
 @dataclass(frozen=True)
 class _JITCSpec:
     p: int
@@ -49,12 +68,10 @@ class _JITCSpec:
     def gen(self, theta, struct, rows):
         (seed,) = struct
         L, q = self.L, self.q
-        key = jax.random.key(seed)
-        keys = jax.vmap(lambda r: jax.random.fold_in(key, r))(rows)
         if L == 0:
             z = jnp.zeros((rows.shape[0], 0), jnp.int32)
             return z, jnp.zeros(z.shape, jnp.result_type(*theta)), jnp.zeros(z.shape, bool)
-        u = 1.0 - jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, 0), (L,)))(keys)
+        u = _uniform(seed, 0, rows, L)
         if self.prob >= 1:
             gaps = jnp.ones_like(u)
         else:
@@ -73,11 +90,12 @@ class _JITCSpec:
             vals = jnp.broadcast_to(w, cols.shape)
         elif self.kind == "normal":
             loc, scale = theta
-            z = jax.vmap(lambda k: jax.random.normal(jax.random.fold_in(k, 1), (L,), dtype))(keys)
+            u1, u2 = _uniform(seed, 1, rows, L), _uniform(seed, 2, rows, L)
+            z = (jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(2.0 * math.pi * u2)).astype(dtype)
             vals = loc + scale * z
         else:
             low, high = theta
-            v = jax.vmap(lambda k: jax.random.uniform(jax.random.fold_in(k, 1), (L,), dtype))(keys)
+            v = (1.0 - _uniform(seed, 1, rows, L)).astype(dtype)
             vals = low + (high - low) * v
         return cols, vals, mask
 

@@ -14,6 +14,8 @@ import brainunit as u
 import jax
 import jax.numpy as jnp
 
+from .._errors import UnitMismatchError
+
 __all__ = ['MantissaProblem', 'to_mantissa_problem']
 
 
@@ -107,7 +109,7 @@ def to_mantissa_problem(f: Callable, y: Any, t: Any, dt: Any, args: tuple) -> Ma
         for name, leaf, expected, m in zip(names, dy_leaves, deriv_units, ms):
             got = u.get_unit(leaf)
             if got.dim != expected.dim:
-                raise ValueError(
+                raise UnitMismatchError(
                     f'Unit mismatch in the derivative of {name}: dy/dt must have unit '
                     f'{_fmt_unit(expected)} (unit of y / unit of t) but f returned '
                     f'{_fmt_unit(got)}. Check the equation for {name}, or pass t and dt as times '

@@ -1,0 +1,154 @@
+"""Benchmark of event-driven products (issue 3).
+
+Times ``spikes @ M`` per matvec for dense, CSR, FixedNumPerPre and JITCScalarR at
+N_pre = N_post in {4000, 40000}, p = 0.02 and 0.1 / 1 / 10 % active inputs, both as a jitted call
+(matrix and spikes passed as arguments) and per step inside ``jax.lax.scan`` (the simulation
+setting). A plain numba loop over CSR rows is the compiled-CPU reference; brainevent is compared
+when importable. ``--json`` prints one JSON line; ``--big`` adds the 1e6 x 1e6 JITC matvec.
+
+Run: ``PYTHONPATH=. python benchmarks/event_ops.py [--json] [--big] [--quick]``
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import brainsim.event as ev
+
+
+def _timeit(f, *a, reps=50):
+    jax.block_until_ready(f(*a))
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        jax.block_until_ready(f(*a))
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def _nbytes(M):
+    return int(sum(np.asarray(x).nbytes for x in jax.tree.leaves(M)))
+
+
+def _numba_ref(M, s):
+    try:
+        import numba
+    except ImportError:
+        return None
+
+    @numba.njit(cache=False)
+    def kernel(data, indices, indptr, active, n):
+        out = np.zeros(n, np.float32)
+        for i in active:
+            for k in range(indptr[i], indptr[i + 1]):
+                out[indices[k]] += data[k]
+        return out
+
+    data = np.broadcast_to(np.asarray(M.data, np.float32), (M.nse,)).copy()
+    ind, ptr = np.asarray(M.indices), np.asarray(M.indptr)
+    sn = np.asarray(s)
+
+    def f():
+        return kernel(data, ind, ptr, np.nonzero(sn)[0], M.shape[1])
+    f()
+    ts = []
+    for _ in range(200):
+        t = time.perf_counter()
+        f()
+        ts.append(time.perf_counter() - t)
+    return float(np.median(ts))
+
+
+def run(sizes, acts, reps, steps=200):
+    rows = []
+    for n in sizes:
+        p = 0.02
+        csr = ev.random_conn(n, n, prob=p, seed=0, weight=0.5)
+        fpre = ev.random_conn(n, n, num=int(p * n), seed=0, format="fixed_pre", weight=0.5)
+        jitc = ev.JITCScalarR((0.5, p, 0), shape=(n, n))
+        mats = {"csr": csr, "fixed_pre": fpre, "jitc_r": jitc}
+        dense = np.asarray(csr.todense()) if n <= 8000 else None
+        rng = np.random.default_rng(1)
+        for act in acts:
+            s = np.zeros(n, np.float32)
+            s[rng.choice(n, max(1, int(act * n)), replace=False)] = 1.0
+            S = jnp.asarray(np.stack([np.roll(s, 17 * k) for k in range(steps)]))
+            res = {"n": n, "active": act}
+            if dense is not None:
+                W = jnp.asarray(dense)
+                res["dense_us"] = _timeit(jax.jit(lambda s, W: s @ W), S[0], W, reps=reps) * 1e6
+                res["dense_MB"] = dense.nbytes / 2**20
+                res["ev_dense_us"] = _timeit(jax.jit(lambda s, W: ev.BinaryArray(s) @ W), S[0], W, reps=reps) * 1e6
+            for name, M in mats.items():
+                f = jax.jit(lambda s, M: ev.BinaryArray(s) @ M)
+                res[f"{name}_us"] = _timeit(f, S[0], M, reps=reps) * 1e6
+
+                def scan(S, M):
+                    def body(c, s):
+                        return c + ev.BinaryArray(s) @ M, None
+                    return jax.lax.scan(body, jnp.zeros(n), S)[0]
+                res[f"{name}_scan_us"] = _timeit(jax.jit(scan), S, M, reps=max(3, reps // 10)) * 1e6 / steps
+                res[f"{name}_MB"] = _nbytes(M) / 2**20
+            ref = _numba_ref(csr, S[0])
+            if ref is not None:
+                res["numba_loop_us"] = ref * 1e6
+            rows.append(res)
+    return rows
+
+
+def big_jitc():
+    """1e6 x 1e6 JITC matvec at prob 1e-4 with 1 % active, in a fresh process for peak memory."""
+    code = (
+        "import resource, time, numpy as np, jax, brainsim.event as ev\n"
+        "n=1_000_000; M=ev.JITCScalarR((1.0,1e-4,0),shape=(n,n))\n"
+        "s=np.zeros(n,np.float32); s[np.random.default_rng(0).choice(n,n//100,replace=False)]=1\n"
+        "f=jax.jit(lambda s,M: ev.BinaryArray(s)@M)\n"
+        "base=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "t=time.perf_counter(); y=jax.block_until_ready(f(s,M)); first=time.perf_counter()-t\n"
+        "ts=[]\n"
+        "for _ in range(5):\n"
+        "    t=time.perf_counter(); jax.block_until_ready(f(s,M)); ts.append(time.perf_counter()-t)\n"
+        "peak=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "print(float(np.median(ts)), first, (peak-base)/1024, float(y.sum()))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(["."] + sys.path))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    t, first, mb, tot = map(float, out.stdout.split())
+    return {"jitc_1e6_s": t, "jitc_1e6_first_call_s": first, "jitc_1e6_extra_MB": mb, "jitc_1e6_sum": tot}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--big", action="store_true")
+    ap.add_argument("--quick", action="store_true", help="4000 neurons only")
+    args = ap.parse_args()
+    sizes = [4000] if args.quick else [4000, 40000]
+    rows = run(sizes, [0.001, 0.01, 0.1], reps=50)
+    cols = ["n", "active", "dense_us", "ev_dense_us", "csr_us", "csr_scan_us", "fixed_pre_us",
+            "fixed_pre_scan_us", "jitc_r_us", "jitc_r_scan_us", "numba_loop_us", "csr_MB", "jitc_r_MB"]
+    print(" ".join(f"{c:>14}" for c in cols))
+    for r in rows:
+        print(" ".join(f"{r.get(c, float('nan')):>14.4g}" for c in cols))
+    extra = big_jitc() if args.big else {}
+    for k, v in extra.items():
+        print(f"{k}: {v:.4g}")
+    try:
+        import brainevent  # noqa: F401
+        print("brainevent is importable but not wired into this benchmark")
+    except ImportError:
+        print("brainevent not installed: not compared")
+    if args.json:
+        print(json.dumps({"benchmark": "event_ops", "rows": rows, **extra}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+"""Connection layers: dense and event-driven, usable as the communication part of projections."""
+from ._dense import EventLinear, Linear
+from ._sparse import EventFixedNumConn, EventFixedProb, FixedNumConn
+
+__all__ = ["Linear", "EventLinear", "EventFixedProb", "FixedNumConn", "EventFixedNumConn"]

@@ -1,0 +1,90 @@
+"""Dense layers: a plain linear map and its event-driven twin."""
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+
+from .. import random as bsr
+from .._module import Module
+from .._state import ParamState
+from ..event import BinaryArray
+from ._common import check_input
+
+__all__ = ["Linear", "EventLinear"]
+
+
+def _init_weight(in_size, out_size, w_init):
+    if w_init is None:
+        return bsr.normal(0.0, 1.0 / np.sqrt(max(in_size, 1)), size=(in_size, out_size))
+    if callable(w_init):
+        return w_init((in_size, out_size))
+    w = w_init
+    if jnp.shape(getattr(w, "mantissa", w)) != (in_size, out_size):
+        raise ValueError(f"w_init has shape {jnp.shape(getattr(w, 'mantissa', w))}, expected "
+                         f"({in_size}, {out_size}) = (in_size, out_size)")
+    return w
+
+
+class Linear(Module):
+    """Dense linear map ``y = x W (+ b)``.
+
+    Parameters
+    ----------
+    in_size, out_size : int
+    w_init : array, Quantity or callable(shape) -> array, optional
+        Initial weight ``(in_size, out_size)``; default N(0, 1/in_size).
+    bias : bool
+        Add a trainable bias ``(out_size,)`` (zeros).
+
+    Notes
+    -----
+    .. math:: y_j = \\sum_i x_i W_{ij} + b_j
+
+    Examples
+    --------
+    >>> import brainsim, jax.numpy as jnp
+    >>> layer = brainsim.layers.Linear(3, 2, w_init=jnp.ones((3, 2)))
+    >>> layer(jnp.array([1., 0., 1.])).tolist()
+    [2.0, 2.0]
+    """
+
+    __module__ = "brainsim.layers"
+
+    def __init__(self, in_size: int, out_size: int, w_init=None, bias: bool = False, name: str | None = None):
+        super().__init__(name=name)
+        self.in_size, self.out_size = int(in_size), int(out_size)
+        self.weight = ParamState(_init_weight(self.in_size, self.out_size, w_init))
+        self.bias = ParamState(jnp.zeros(self.out_size)) if bias else None
+
+    def update(self, x):
+        check_input(x, self.in_size, type(self).__name__)
+        y = self._product(x, self.weight.value)
+        if self.bias is not None:
+            y = y + self.bias.value
+        return y
+
+    def _product(self, x, w):
+        return x @ w
+
+    def __call__(self, x):
+        return self.update(x)
+
+
+class EventLinear(Linear):
+    """Dense weights, event-driven product: only rows of active inputs are read.
+
+    Nonzero inputs count as 1 in the forward pass; the gradient w.r.t. the input is the float
+    product's (surrogate-gradient friendly). Equals :class:`Linear` on 0/1 inputs.
+
+    Examples
+    --------
+    >>> import brainsim, jax.numpy as jnp
+    >>> layer = brainsim.layers.EventLinear(3, 2, w_init=jnp.ones((3, 2)))
+    >>> layer(jnp.array([True, False, True])).tolist()
+    [2.0, 2.0]
+    """
+
+    __module__ = "brainsim.layers"
+
+    def _product(self, x, w):
+        return BinaryArray(x) @ w
