@@ -44,7 +44,7 @@ class FashionSNN(brainsim.DynamicsModule):
     """784 -> 100 LIF -> 10 leaky integrators, with exponential synapses on both projections."""
 
     def __init__(self, n_in: int = 784, n_hidden: int = 100, n_out: int = 10,
-                 num_steps: int = 100, w1_scale: float = 2.0, w2_scale: float = 4.0,
+                 num_steps: int = 100, w1_scale: float = 1.0, w2_scale: float = 4.0,
                  remat: bool = False):
         super().__init__(n_in, name="net")
         self.num_steps, self.remat = num_steps, remat

@@ -115,12 +115,14 @@ def _labels(labels: Any, logits: jax.Array) -> jax.Array:
             "(one class index per sample)."
         )
     if not isinstance(labels, jax.core.Tracer):
+        # checked on the host: jnp comparisons would be staged when called inside a trace
         n = logits.shape[-1]
-        bad = np.asarray((labels < 0) | (labels >= n))
+        host = np.asarray(labels)
+        bad = (host < 0) | (host >= n)
         if bad.any():
             raise ValueError(
                 f"labels must lie in [0, {n}) for {n} classes; got values "
-                f"{np.asarray(labels)[bad][:5].tolist()}."
+                f"{host[bad][:5].tolist()}."
             )
     return labels
 
