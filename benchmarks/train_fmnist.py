@@ -19,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import subprocess
 import sys
 import tempfile
@@ -70,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             "--test-range", a.test_range, "--seed", str(a.seed), "--no-progress", "--json",
             "--plot", os.path.join(tmp, "curve.png")])
         bs = example.run(ex_args)
+    # peak memory of this process (JAX, the data, BPTT over T steps): Linux reports KiB
+    bs["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     st = None if a.skip_snntorch else run_snntorch(a)
 
     rows = [("brainsim", bs)] + ([("snnTorch", st)] if st else [])
@@ -83,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_range": a.train_range, "test_range": a.test_range, "n_test": bs["n_test"],
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "brainsim": {k: bs[k] for k in ("epoch_s_median", "first_epoch_s", "train_acc",
-                                        "test_acc")},
+                                        "test_acc", "max_rss_mb")},
     }
     if st:
         result["snntorch"] = {k: st[k] for k in ("epoch_s_median", "train_acc", "test_acc",
