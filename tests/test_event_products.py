@@ -127,9 +127,10 @@ def test_gradients(fmt):
     x = rng.normal(size=11).astype(np.float32)
     y = rng.normal(size=7).astype(np.float32)
     s = _spikes(rng, 11, 0.4)
-    check_grads(lambda th, x: x @ rebuild(th), (th, x), order=1, modes=["fwd", "rev"], atol=1e-2, rtol=1e-2)
-    check_grads(lambda th, y: rebuild(th) @ y, (th, y), order=1, modes=["fwd", "rev"], atol=1e-2, rtol=1e-2)
-    check_grads(lambda th: ev.BinaryArray(s) @ rebuild(th), (th,), order=1, modes=["fwd", "rev"],
+    # jitted so each transform compiles once (check_grads calls the function many times)
+    check_grads(jax.jit(lambda th, x: x @ rebuild(th)), (th, x), order=1, modes=["fwd", "rev"], atol=1e-2, rtol=1e-2)
+    check_grads(jax.jit(lambda th, y: rebuild(th) @ y), (th, y), order=1, modes=["fwd", "rev"], atol=1e-2, rtol=1e-2)
+    check_grads(jax.jit(lambda th: ev.BinaryArray(s) @ rebuild(th)), (th,), order=1, modes=["fwd", "rev"],
                 atol=1e-2, rtol=1e-2)
     # against the gradient of the dense function of the same weights
     c = rng.normal(size=7).astype(np.float32)

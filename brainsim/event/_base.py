@@ -1,6 +1,8 @@
 """Shared product dispatch for the sparse matrix types (shape checks, units, vmap-able batching)."""
 from __future__ import annotations
 
+from functools import partial
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -47,6 +49,7 @@ class SparseMatrix:
 
     # numpy would otherwise try to broadcast ndarray @ matrix itself
     __array_priority__ = 1000
+    __array_ufunc__ = None
 
     @property
     def dtype(self):
@@ -97,12 +100,18 @@ class SparseMatrix:
     def todense(self):
         """Dense ``(m, n)`` array (Quantity if the weights have units)."""
         spec, theta, struct, transposed, unit = self._op()
-        rows = jnp.arange(spec.p, dtype=jnp.int32)
-        cols, vals, mask = spec.gen(theta, struct, rows)
-        cols = jnp.where(mask, cols, spec.q)
-        A = jnp.zeros((spec.p, spec.q), vals.dtype).at[rows[:, None], cols].add(
-            jnp.where(mask, vals, 0), mode="drop")
-        return wrap_unit(A.T if transposed else A, unit)
+        return wrap_unit(_todense(spec, transposed, theta, struct), unit)
+
+
+@partial(jax.jit, static_argnums=(0, 1))
+def _todense(spec, transposed, theta, struct):
+    # uses the same row generator as the products, so both always agree exactly
+    rows = jnp.arange(spec.p, dtype=jnp.int32)
+    cols, vals, mask = spec.gen(theta, struct, rows)
+    cols = jnp.where(mask, cols, spec.q)
+    A = jnp.zeros((spec.p, spec.q), vals.dtype).at[rows[:, None], cols].add(
+        jnp.where(mask, vals, 0), mode="drop")
+    return A.T if transposed else A
 
 
 def check_seed(seed):

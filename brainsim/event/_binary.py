@@ -30,6 +30,7 @@ class BinaryArray:
     """
 
     __module__ = "brainsim.event"
+    __array_ufunc__ = None  # make ``ndarray @ spikes`` defer to __rmatmul__
 
     def __init__(self, value):
         if isinstance(value, BinaryArray):
@@ -104,6 +105,7 @@ class BitPackedBinary:
     """
 
     __module__ = "brainsim.event"
+    __array_ufunc__ = None
 
     def __init__(self, words, *, size: int):
         self.words = words if is_traced(words) else jnp.asarray(words, jnp.uint32)
@@ -158,6 +160,7 @@ class CompactBinary:
     """
 
     __module__ = "brainsim.event"
+    __array_ufunc__ = None
 
     def __init__(self, indices, count, *, size: int):
         self.indices = indices if is_traced(indices) else jnp.asarray(indices, jnp.int32)
