@@ -165,8 +165,9 @@ def param(value: Any, shape: Shape, batch_size: int | None = None, *,
     else:
         m, unit = _split(value)
         m = jnp.asarray(m)
-        if not jnp.issubdtype(m.dtype, jnp.floating):
-            m = m.astype(jnp.float32)
+        # an explicit dtype drops JAX's weak type: a weakly typed initial state would make
+        # the first compiled step's outputs differ in type from its inputs and recompile
+        m = jnp.asarray(m, m.dtype if jnp.issubdtype(m.dtype, jnp.floating) else jnp.float32)
         try:
             m = jnp.broadcast_to(m, full)
         except ValueError:

@@ -9,7 +9,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._state import State
-from ..event import pack, unpack
 
 __all__ = ["SpikeMonitor", "StateMonitor", "RateMonitor", "SpikeRecord", "Trace", "Rate"]
 
@@ -33,9 +32,9 @@ class SpikeMonitor:
     target : neuron, State or callable
         Where to read the spikes (``target.spike`` for a neuron).
     compact : bool
-        Store 32 spikes per uint32 word (8x smaller than bools, 32x smaller
-        than float32) instead of a dense ``T x N`` array; the record holds
-        the spike events (times and indices) either way.
+        Store 8 spikes per byte (8x smaller than bools, 32x smaller than
+        float32 spikes) instead of a dense ``T x N`` bool array; the record
+        holds the spike events (times and indices) either way.
     """
 
     __module__ = "brainsim.runner"
@@ -47,17 +46,30 @@ class SpikeMonitor:
 
     def record(self) -> Any:
         s = jnp.asarray(self.get())
-        s = s.reshape(-1) if s.ndim > 1 else s
-        return pack(s) if self.compact else (s != 0)
+        return (s.reshape(-1) if s.ndim > 1 else s) != 0
+
+    def compress(self, block: Any) -> Any:
+        """Pack a block of recorded steps ``(k, N)`` into bytes, 8 spikes per uint8.
+
+        Done once per block of steps, as a small matmul with the bit weights:
+        XLA:CPU runs that much faster than shifts and integer reductions
+        (measured: 0.07 vs 0.34 s per simulated second for 4000 neurons).
+        """
+        if not self.compact:
+            return block
+        k, n = block.shape
+        pad = (-n) % 8
+        x = jnp.pad(block, ((0, 0), (0, pad))).reshape(k, (n + pad) // 8, 8).astype(jnp.float32)
+        return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
 
     def finish(self, data: Any, t: Any, n: int | None = None) -> "SpikeRecord":
         data = np.asarray(data)
         if self.compact:
-            dense = np.asarray(unpack(data, self._n))
+            dense = np.unpackbits(data, axis=1, bitorder="little")[:, :self._n].astype(bool)
         else:
             dense = data
         steps, idx = np.nonzero(dense)
-        return SpikeRecord(t[steps], idx, dense.shape[1], t)
+        return SpikeRecord(t[steps], idx, dense.shape[1], t, steps)
 
     def prepare(self) -> None:
         self._n = int(np.prod(np.shape(self.get())))
@@ -119,12 +131,13 @@ class RateMonitor:
 
 @dataclass
 class SpikeRecord:
-    """Spike events: ``times[k]`` and ``indices[k]`` of every spike, time-ordered."""
+    """Spike events: ``times[k]`` (``steps[k]``) and ``indices[k]`` of every spike, time-ordered."""
 
     times: Any
     indices: np.ndarray
     n: int
     t: Any
+    steps: np.ndarray
 
     @property
     def count(self) -> int:
@@ -133,9 +146,7 @@ class SpikeRecord:
     def dense(self) -> np.ndarray:
         """The ``T x N`` bool raster."""
         out = np.zeros((len(self.t), self.n), bool)
-        steps = np.round(((self.times - self.t[0]) / (self.t[1] - self.t[0])).to_decimal()).astype(int) \
-            if len(self.t) > 1 else np.zeros(self.count, int)
-        out[steps, self.indices] = True
+        out[self.steps, self.indices] = True
         return out
 
     def mean_rate(self, start: Any = None, neurons: Any = None) -> Any:

@@ -97,24 +97,57 @@ class Runner:
             raise ValueError(f"run: {steps} steps is not a multiple of the decimation {k} of the "
                              "state monitors; choose a duration that is, or another `every`.")
         progress = self.progress
+        # XLA:CPU copies a scan's stacked outputs when they are large, so one scan over
+        # every step costs O(steps^2) memory traffic with spike recording. Nested scans
+        # of ~100 steps keep every output buffer small (measured: 10x faster at 10^4 steps).
+        chunk = k * max(1, 100 // k)
+        n_chunks, rest = divmod(steps, chunk)
 
         def step(*x):
             self.model(*self._args(x[0] if len(x) == 1 else x))
             return {n: m.record() for n, m in fine.items()}
 
+        def split(xs, n_outer, n_inner):
+            return tuple(jax.tree_util.tree_map(
+                lambda a: a.reshape((n_outer, n_inner) + a.shape[1:]), x) for x in xs)
+
+        def merge(tree, n):
+            return jax.tree_util.tree_map(lambda a: a.reshape((n,) + a.shape[2:]), tree)
+
+        # Inner loops restart their clock at i0, which is computed from the outer loop's
+        # step index so that environ.get_t() is the true time in every step.
+        def compress(per):
+            return {n: (fine[n].compress(v) if hasattr(fine[n], "compress") else v)
+                    for n, v in per.items()}
+
+        def run_steps(xs, n, i0, show=False):
+            if not coarse:
+                return compress(for_loop(step, *xs, length=n, i0=i0, progress=show)), {}
+
+            def sub(*xc):
+                per = for_loop(step, *xc, length=k, i0=i0 + environ.get_i() * k)
+                return per, {c: m.record() for c, m in coarse.items()}
+
+            per, dec = for_loop(sub, *split(xs, n // k, k), length=n // k, progress=show)
+            return compress(merge(per, n)), dec
+
         def loop(xs):
-            if k == 1 or not coarse:
-                return for_loop(step, *xs, length=steps, progress=progress), {}
-
-            def chunk(*xc):
-                per_step = for_loop(step, *xc, length=k, i0=0) if xc else \
-                    for_loop(step, length=k)
-                return per_step, {n: m.record() for n, m in coarse.items()}
-
-            xs_c = tuple(jax.tree_util.tree_map(lambda a: a.reshape((steps // k, k) + a.shape[1:]), x)
-                         for x in xs)
-            per, dec = for_loop(chunk, *xs_c, length=steps // k, progress=progress)
-            per = jax.tree_util.tree_map(lambda a: a.reshape((steps,) + a.shape[2:]), per)
+            main = n_chunks * chunk
+            head = tuple(jax.tree_util.tree_map(lambda a: a[:main], x) for x in xs)
+            if n_chunks:
+                per, dec = for_loop(lambda *xc: run_steps(xc, chunk, environ.get_i() * chunk),
+                                    *split(head, n_chunks, chunk), length=n_chunks,
+                                    progress=progress)
+                per = merge(per, main)
+                dec = merge(dec, main // k)
+            if rest:
+                tail = tuple(jax.tree_util.tree_map(lambda a: a[main:], x) for x in xs)
+                per2, dec2 = run_steps(tail, rest, main, show=progress and not n_chunks)
+                if not n_chunks:
+                    return per2, dec2
+                cat = lambda a, b: jnp.concatenate([a, b])  # noqa: E731
+                per = jax.tree_util.tree_map(cat, per, per2)
+                dec = jax.tree_util.tree_map(cat, dec, dec2)
             return per, dec
 
         return jit(loop)

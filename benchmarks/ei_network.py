@@ -1,0 +1,243 @@
+"""EI-network benchmark: COBA-LIF and COBAHH in brainsim, a hand-written numba loop and Brian2.
+
+    python benchmarks/ei_network.py --model coba|cobahh --scale S --duration MS [--json]
+        [--brian2-python /work/venv-brian2/bin/python] [--no-numba] [--designs]
+
+Reports build time, compile time (first call minus second call), wall time of the second run per
+simulated second and the mean rate. Spikes are recorded (compactly) as a user would. ``--designs``
+also times spike-propagation formulations inside ``lax.scan`` on this machine.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# --------------------------------------------------------------------------- brainsim
+def bench_brainsim(model, scale, duration_ms, seed=0, progress=False):
+    import brainunit as u
+    import jax
+    import brainsim
+    from brainsim.runner import Runner, SpikeMonitor
+    brainsim.environ.set(dt=0.1 * u.ms)
+    brainsim.random.seed(seed)
+    t0 = time.perf_counter()
+    if model == "coba":
+        net = brainsim.init_states(_load("ei_coba_lif").EINet(scale, seed))
+    else:
+        net = brainsim.init_states(_load("ei_coba_hh").HHNet(scale, seed))
+    jax.block_until_ready(net.neu.V.value)
+    build = time.perf_counter() - t0
+    runner = Runner(net, monitors={"spikes": SpikeMonitor(net.neu)}, progress=progress)
+    t0 = time.perf_counter()
+    runner.run(duration_ms * u.ms)
+    first = time.perf_counter() - t0
+    # the second call continues the simulation (a reset would create new states, which
+    # brainsim.jit treats as a new model and compiles again)
+    t0 = time.perf_counter()
+    rec = runner.run(duration_ms * u.ms)["spikes"]
+    second = time.perf_counter() - t0
+    rate = float(rec.mean_rate().to_decimal(u.Hz))
+    return dict(build_s=build, compile_s=max(first - second, 0.), wall_s=second / (duration_ms / 1e3),
+                rate_hz=rate)
+
+
+# --------------------------------------------------------------------------- numba
+def bench_numba(scale, duration_ms, seed=0):
+    """The COBA network as one single-threaded numba loop over the same connectivity."""
+    import numba
+    import brainsim.event as ev
+
+    ne, ni = int(3200 * scale), int(800 * scale)
+    n = ne + ni
+    t0 = time.perf_counter()
+    We = ev.random_conn(ne, n, prob=0.02, seed=seed)
+    Wi = ev.random_conn(ni, n, prob=0.02, seed=seed + 1)
+    ind = np.concatenate([np.asarray(We.indices), np.asarray(Wi.indices)]).astype(np.int32)
+    ptr = np.concatenate([np.asarray(We.indptr), np.asarray(Wi.indptr)[1:] + We.indices.shape[0]])
+    ptr = ptr.astype(np.int64)
+    rng = np.random.default_rng(seed)
+    V0 = (-55. + 2. * rng.standard_normal(n)).astype(np.float32)
+    build = time.perf_counter() - t0
+
+    @numba.njit(cache=False, fastmath=True)
+    def sim(V, ind, ptr, ne, steps, we, wi):
+        n = V.shape[0]
+        ge = np.zeros(n, np.float32)
+        gi = np.zeros(n, np.float32)
+        ref = np.zeros(n, np.int32)
+        spk = np.empty(n, np.int32)
+        nspk = 0
+        total = 0
+        late = 0
+        dt, gl, C, El, Ee, Ei, I = 0.1, 10., 200., -60., 0., -80., 200.
+        de, di = np.float32(np.exp(-dt / 5.)), np.float32(np.exp(-dt / 10.))
+        rec_t = np.empty(steps * n // 20 + 1000, np.int32)   # spikes are recorded
+        rec_i = np.empty(steps * n // 20 + 1000, np.int32)
+        for step in range(steps):
+            for k in range(nspk):                       # propagate last step's spikes
+                i = spk[k]
+                w = we if i < ne else wi
+                g = ge if i < ne else gi
+                for s in range(ptr[i], ptr[i + 1]):
+                    g[ind[s]] += w
+            nspk = 0
+            for j in range(n):
+                ge[j] *= de
+                gi[j] *= di
+            for j in range(n):
+                if ref[j] > 0:
+                    ref[j] -= 1
+                    V[j] = El
+                    continue
+                gt = gl + ge[j] + gi[j]
+                vinf = (gl * El + ge[j] * Ee + gi[j] * Ei + I) / gt
+                v = vinf + (V[j] - vinf) * np.exp(-dt * gt / C)
+                if v > -50.:
+                    v = El
+                    ref[j] = 50
+                    spk[nspk] = j
+                    nspk += 1
+                    if total < rec_t.shape[0]:
+                        rec_t[total] = step
+                        rec_i[total] = j
+                    total += 1
+                    if step * 2 >= steps:
+                        late += 1
+                V[j] = v
+        return total, late
+
+    steps = int(round(duration_ms / 0.1))
+    we, wi = np.float32(6. / scale), np.float32(67. / scale)
+    t0 = time.perf_counter()
+    sim(V0.copy(), ind, ptr, ne, steps, we, wi)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    _, late = sim(V0.copy(), ind, ptr, ne, steps, we, wi)
+    second = time.perf_counter() - t0
+    return dict(build_s=build, compile_s=max(first - second, 0.), wall_s=second / (duration_ms / 1e3),
+                rate_hz=late / n / (duration_ms / 2e3))
+
+
+# --------------------------------------------------------------------------- brian2
+_BRIAN2 = r"""
+import json, sys, time
+from brian2 import *
+prefs.codegen.target = 'cython'
+model, scale, duration = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]) * ms
+defaultclock.dt = 0.1 * ms
+seed(0)
+t0 = time.perf_counter()
+ne, ni = int(3200 * scale), int(800 * scale)
+if model == 'coba':
+    eqs = '''dv/dt = (gl*(El - v) + ge*(Ee - v) + gi*(Ei - v) + I)/C : volt (unless refractory)
+             dge/dt = -ge/(5*ms) : siemens
+             dgi/dt = -gi/(10*ms) : siemens'''
+    P = NeuronGroup(ne + ni, eqs, threshold='v > -50*mV', reset='v = -60*mV', refractory=5*ms,
+                    method='exponential_euler',
+                    namespace=dict(gl=10*nS, El=-60*mV, Ee=0*mV, Ei=-80*mV, C=200*pF, I=200*pA))
+    P.v = '-55*mV + 2*mV*randn()'
+else:
+    area = 20000 * umetre ** 2
+    eqs = '''dv/dt = (gl*(El-v) + ge*(Ee-v) + gi*(Ei-v) - g_na*(m*m*m)*h*(v-ENa) - g_kd*(n*n*n*n)*(v-EK))/Cm : volt
+    dm/dt = 0.32*(mV**-1)*4*mV/exprel((13.*mV-v+VT)/(4*mV))/ms*(1-m)-0.28*(mV**-1)*5*mV/exprel((v-VT-40.*mV)/(5*mV))/ms*m : 1
+    dn/dt = 0.032*(mV**-1)*5*mV/exprel((15.*mV-v+VT)/(5*mV))/ms*(1.-n)-.5*exp((10.*mV-v+VT)/(40.*mV))/ms*n : 1
+    dh/dt = 0.128*exp((17.*mV-v+VT)/(18.*mV))/ms*(1.-h)-4./(1+exp((40.*mV-v+VT)/(5.*mV)))/ms*h : 1
+    dge/dt = -ge/(5.*ms) : siemens
+    dgi/dt = -gi/(10.*ms) : siemens'''
+    P = NeuronGroup(ne + ni, eqs, threshold='v > -20*mV', refractory='v > -20*mV',
+                    method='exponential_euler',
+                    namespace=dict(Cm=200*pF, gl=10*nS, El=-60*mV, EK=-90*mV, ENa=50*mV,
+                                   g_na=20*usiemens, g_kd=6*usiemens, VT=-63*mV, Ee=0*mV, Ei=-80*mV))
+    P.v = 'El + (randn() * 5 - 5)*mV'
+    P.ge = '(randn() * 1.5 + 4) * 10.*nS'
+    P.gi = '(randn() * 12 + 20) * 10.*nS'
+Ce = Synapses(P[:ne], P, on_pre='ge += %g*nS' % (6. / scale))
+Ci = Synapses(P[ne:], P, on_pre='gi += %g*nS' % (67. / scale))
+Ce.connect(p=0.02)
+Ci.connect(p=0.02)
+M = SpikeMonitor(P)
+net = Network(P, Ce, Ci, M)
+build = time.perf_counter() - t0
+t0 = time.perf_counter(); net.run(duration); first = time.perf_counter() - t0
+n0 = M.num_spikes
+t0 = time.perf_counter(); net.run(duration); second = time.perf_counter() - t0
+rate = (M.num_spikes - n0) / (ne + ni) / float(duration)
+print(json.dumps(dict(build_s=build, compile_s=(first - second) if first > second else 0., wall_s=second / float(duration),
+                      rate_hz=rate)))
+"""
+
+
+def bench_brian2(python, model, scale, duration_ms):
+    if not python or not os.path.exists(python):
+        return None
+    try:
+        out = subprocess.run([python, "-c", _BRIAN2, model, str(scale), str(duration_ms)],
+                             capture_output=True, text=True, timeout=1800)
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    except Exception as e:  # noqa: BLE001 - report, do not crash the benchmark
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", choices=["coba", "cobahh"], default="coba")
+    p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--duration", type=float, default=1000., help="simulated ms")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--progress", action="store_true", help="show the progress bar while timing")
+    p.add_argument("--brian2-python", default=os.environ.get("BRIAN2_PYTHON", "/work/venv-brian2/bin/python"))
+    p.add_argument("--no-numba", action="store_true")
+    p.add_argument("--no-brian2", action="store_true")
+    p.add_argument("--designs", action="store_true", help="also time propagation designs")
+    a = p.parse_args(argv)
+    n = int(3200 * a.scale) + int(800 * a.scale)
+    rows = {"brainsim": bench_brainsim(a.model, a.scale, a.duration, progress=a.progress)}
+    if a.model == "coba" and not a.no_numba:
+        try:
+            rows["numba"] = bench_numba(a.scale, a.duration)
+        except ImportError:
+            pass
+    if not a.no_brian2:
+        b = bench_brian2(a.brian2_python, a.model, a.scale, a.duration)
+        if b is not None:
+            rows["brian2_cython"] = b
+    print(f"{a.model} scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, dt=0.1 ms")
+    print(f"{'':15s}{'build s':>9s}{'compile s':>11s}{'wall s/sim s':>14s}{'rate Hz':>9s}")
+    for k, r in rows.items():
+        if "error" in r:
+            print(f"{k:15s} {r['error']}")
+            continue
+        print(f"{k:15s}{r['build_s']:9.2f}{r['compile_s']:11.2f}{r['wall_s']:14.3f}{r['rate_hz']:9.2f}")
+    base = rows["brainsim"]["wall_s"]
+    for k in ("numba", "brian2_cython"):
+        if k in rows and "wall_s" in rows[k]:
+            print(f"brainsim / {k}: {base / rows[k]['wall_s']:.2f}x")
+    if a.designs:
+        from benchmarks_designs import run_designs  # noqa: F401  (optional module)
+    if a.json:
+        out = dict(model=a.model, n_neurons=n, duration_ms=a.duration, **rows["brainsim"],
+                   others={k: v for k, v in rows.items() if k != "brainsim"})
+        print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()

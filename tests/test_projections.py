@@ -1,0 +1,151 @@
+"""Projections: delays shift arrival exactly, shared synapse state, sparse == dense, align-pre."""
+import brainunit as u
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import brainsim
+from brainsim import event, neurons, projections, synapses
+
+
+@pytest.fixture(autouse=True)
+def _dt():
+    brainsim.environ.set(dt=0.1 * u.ms)
+
+
+class Net(brainsim.DynamicsModule):
+    def __init__(self, src, post, projs):
+        super().__init__(post.in_size)
+        self.src, self.post, self.projs = src, post, projs
+
+    def update(self):
+        self.src()
+        for p in self.projs:
+            p()
+        self.post(0. * u.nA)
+        return self.post.V.value
+
+
+def _post(n=3):
+    return neurons.LIF(n, tau=10. * u.ms, V_th=100. * u.mV, V_reset=-60. * u.mV, V_rest=-60. * u.mV,
+                       R=100. * u.Mohm)
+
+
+def _conduct(delay, steps=80):
+    src = neurons.SpikeTimeGenerator(2, [0, 1, 0], [0.5, 1.0, 2.0] * u.ms)
+    post = _post()
+    W = jnp.array([[1., 0., 2.], [0., 3., 0.]]) * u.nS
+    p = projections.AlignPostProj(W, synapses.Expon(3, 2. * u.ms), synapses.COBA(0. * u.mV),
+                                  post=post, pre=src, delay=delay)
+    net = brainsim.init_states(Net(src, post, [p]))
+    g = brainsim.for_loop(lambda: (net(), p.syn.g.value)[1], length=steps)
+    return np.asarray(g.to_decimal(u.nS))
+
+
+@pytest.mark.parametrize("d_steps", [1, 7, 20])
+def test_delay_shifts_arrival_exactly(d_steps):
+    g0 = _conduct(None)
+    gd = _conduct(d_steps * 0.1 * u.ms)
+    np.testing.assert_allclose(gd[d_steps:], g0[:-d_steps], rtol=1e-6, atol=1e-7)
+    assert np.all(gd[:d_steps] == 0.)
+    assert g0.max() > 0
+
+
+def test_delay_not_multiple_of_dt_is_rejected():
+    with pytest.raises(ValueError, match="not a multiple of dt"):
+        brainsim.init_states(projections.Delay(3, 0.25 * u.ms))
+    with pytest.raises(ValueError, match="time quantity"):
+        brainsim.init_states(projections.Delay(3, 2.))
+
+
+def test_hetero_delays_match_python_loop():
+    rng = np.random.default_rng(1)
+    n_pre, n_post, T = 6, 5, 60
+    M = event.random_conn(n_pre, n_post, prob=0.5, seed=3)
+    M = M.with_data(jnp.asarray(rng.random(M.nse), jnp.float32))
+    d = rng.integers(0, 12, M.nse)
+    comm = brainsim.init_states(projections.HeteroDelayCSR(M, d * 0.1 * u.ms))
+    spk = (rng.random((T, n_pre)) < 0.3).astype(np.float32)
+    got = np.asarray(brainsim.for_loop(lambda s: comm(s), jnp.asarray(spk)))
+    rows = np.repeat(np.arange(n_pre), np.diff(np.asarray(M.indptr)))
+    cols, w = np.asarray(M.indices), np.asarray(M.data)
+    ref = np.zeros((T, n_post))
+    for t in range(T):
+        for k in range(M.nse):
+            if t - d[k] >= 0:
+                ref[t, cols[k]] += w[k] * spk[t - d[k], rows[k]]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_identical_synapses_share_one_state_and_match_merged_weights():
+    rng = np.random.default_rng(0)
+    W1 = jnp.asarray(rng.random((4, 3)) * (rng.random((4, 3)) < 0.5), jnp.float32) * u.nS
+    W2 = jnp.asarray(rng.random((4, 3)) * (rng.random((4, 3)) < 0.5), jnp.float32) * u.nS
+    times = [0.3, 0.5, 1.1, 2.0, 2.2] * u.ms
+
+    def build(weights):
+        src = neurons.SpikeTimeGenerator(4, [0, 1, 2, 3, 0], times)
+        post = _post()
+        ps = [projections.AlignPostProj(w, synapses.Expon(3, 3. * u.ms), synapses.COBA(0. * u.mV),
+                                        post=post, pre=src) for w in weights]
+        return brainsim.init_states(Net(src, post, ps)), ps
+
+    net2, ps = build([W1, W2])
+    assert not ps[0].shares_synapse and ps[1].shares_synapse and ps[0].syn is ps[1].syn
+    assert len([k for k in net2.states() if k.endswith(".g")]) == 1
+    v2 = brainsim.for_loop(net2, length=50)
+    net1, _ = build([W1 + W2])
+    v1 = brainsim.for_loop(net1, length=50)
+    np.testing.assert_allclose(v2.to_decimal(u.mV), v1.to_decimal(u.mV), rtol=1e-6)
+    # a different time constant is not shared
+    post = _post()
+    a = projections.AlignPostProj(W1, synapses.Expon(3, 3. * u.ms), synapses.COBA(0. * u.mV), post=post)
+    b = projections.AlignPostProj(W1, synapses.Expon(3, 4. * u.ms), synapses.COBA(0. * u.mV), post=post)
+    assert not b.shares_synapse and a.syn is not b.syn
+
+
+@pytest.mark.parametrize("fmt", ["csr", "fixed_pre"])
+def test_sparse_comm_equals_dense(fmt):
+    M = event.random_conn(20, 10, prob=0.3, seed=2, weight=np.float32(2.) * u.nS) if fmt == "csr" \
+        else event.random_conn(20, 10, num=3, seed=2, format="fixed_pre", weight=np.float32(2.) * u.nS)
+    dense = jnp.asarray(M.todense().to_decimal(u.nS) if hasattr(M, "todense") else 0.)
+    if not hasattr(M, "todense"):
+        pytest.skip("matrix has no todense")
+    spk = (np.random.default_rng(0).random((30, 20)) < 0.2).astype(np.float32)
+
+    def run(W):
+        post = _post(10)
+        p = projections.AlignPostProj(W, synapses.Expon(10, 2. * u.ms), synapses.COBA(0. * u.mV),
+                                      post=post)
+        brainsim.init_states(post), brainsim.init_states(p)
+
+        def step(s):
+            p(s)
+            post(0. * u.nA)
+            return post.V.value
+        return np.asarray(brainsim.for_loop(step, jnp.asarray(spk)).to_decimal(u.mV))
+
+    np.testing.assert_allclose(run(M), run(dense * u.nS), rtol=1e-5)
+
+
+def test_align_pre_with_stp_and_delta_and_current():
+    src = neurons.SpikeTimeGenerator(2, [0, 0, 1], [0.1, 1.1, 0.5] * u.ms)
+    post = _post(2)
+    W = jnp.array([[1., 0.], [0., 2.]]) * u.nS
+    stp = synapses.STP(2, U=0.5)
+    p = projections.AlignPreProj([stp, synapses.Expon(2, 2. * u.ms)], W, synapses.COBA(0. * u.mV),
+                                 post=post, pre=src)
+    net = brainsim.init_states(Net(src, post, [p]))
+    g = np.asarray(brainsim.for_loop(lambda: (net(), p.g.value)[1], length=30).to_decimal(u.nS))
+    # first spike of neuron 0 releases U = 0.5, the second u+ x- (facilitated, depressed)
+    assert g[1, 0] == pytest.approx(0.5, rel=1e-5)
+    assert g[11, 0] > 0.5 * np.exp(-1.0 / 2.) and g[5, 1] == pytest.approx(1.0, rel=1e-5)
+
+    post2 = brainsim.init_states(_post(2))
+    d = projections.DeltaProj(jnp.array([[1., 2.]]) * u.mV, post=post2)
+    d(jnp.ones(1))
+    post2(0. * u.nA)
+    V = post2.V.value.to_decimal(u.mV)
+    np.testing.assert_allclose(V, [-59., -58.], rtol=1e-6)
+    with pytest.raises(TypeError, match="post must be"):
+        projections.DeltaProj(jnp.ones((1, 2)), post=object())

@@ -1,0 +1,160 @@
+"""Synapse kinetics vs closed forms, STP vs its closed form, outputs, STDP vs a Python loop."""
+import math
+
+import brainunit as u
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import brainsim
+from brainsim import synapses
+
+
+@pytest.fixture(autouse=True)
+def _dt():
+    brainsim.environ.set(dt=0.1 * u.ms)
+
+
+def _impulse(syn, steps):
+    s = brainsim.init_states(syn)
+    first = s(jnp.ones(syn.varshape))
+    rest = brainsim.for_loop(lambda: s(), length=steps - 1)
+    return np.concatenate([np.asarray(u.get_mantissa(first))[None], np.asarray(u.get_mantissa(rest))])[:, 0]
+
+
+def test_expon_impulse_response():
+    g = _impulse(synapses.Expon(2, tau=5. * u.ms), 100)
+    t = np.arange(100) * 0.1
+    np.testing.assert_allclose(g, np.exp(-t / 5.), rtol=1e-5)
+
+
+def test_dual_expon_impulse_response():
+    g = _impulse(synapses.DualExpon(1, 1. * u.ms, 10. * u.ms), 300)
+    t = np.arange(300) * 0.1
+    A = synapses.DualExpon(1, 1. * u.ms, 10. * u.ms).A
+    np.testing.assert_allclose(g, A * (np.exp(-t / 10.) - np.exp(-t / 1.)), rtol=1e-4, atol=1e-6)
+    assert abs(g.max() - 1.) < 1e-3
+
+
+def test_alpha_impulse_response():
+    g = _impulse(synapses.Alpha(1, tau=2. * u.ms), 200)
+    t = np.arange(200) * 0.1
+    np.testing.assert_allclose(g, t / 2. * np.exp(-t / 2.), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls,alpha,beta,T,dur", [(synapses.AMPA, 0.98, 0.18, 0.5, 0.5),
+                                                 (synapses.GABAa, 0.53, 0.18, 1.0, 1.0)])
+def test_receptor_kinetics_closed_form(cls, alpha, beta, T, dur):
+    g = _impulse(cls(1), 100)
+    # release on for `dur`, then free decay; the first step already integrates with release on
+    t = (np.arange(100) + 1) * 0.1
+    k = alpha * T + beta
+    ginf = alpha * T / k
+    on = ginf * (1 - np.exp(-k * np.minimum(t, dur)))
+    expect = np.where(t <= dur + 1e-9, on, on * np.exp(-beta * (t - dur)))
+    np.testing.assert_allclose(g, expect, rtol=1e-4, atol=1e-6)
+
+
+def test_nmda_rises_and_decays():
+    g = _impulse(synapses.NMDA(1), 5000)
+    assert g.argmax() > 5 and g[-1] < g.max() / 2
+
+
+@pytest.mark.parametrize("period_steps", [50, 200])
+def test_stp_closed_form_regular_train(period_steps):
+    U, tf, td, dt = 0.2, 500., 150., 0.1
+    s = brainsim.init_states(synapses.STP(1, U=U, tau_f=tf * u.ms, tau_d=td * u.ms))
+    n_spk = 40
+    train = np.zeros((n_spk * period_steps, 1), np.float32)
+    train[::period_steps] = 1.
+    out = np.asarray(brainsim.for_loop(lambda x: s(x), jnp.asarray(train)))[::period_steps, 0]
+    # event-to-event recursion of the Tsodyks-Markram model, solved between spikes
+    T = period_steps * dt
+    uu, x, expect = 0., 1., []
+    for k in range(n_spk):
+        if k:
+            uu = uu * math.exp(-T / tf)
+            x = 1 - (1 - x) * math.exp(-T / td)
+        uu = uu + U * (1 - uu)
+        expect.append(uu * x)
+        x = x - uu * x
+    np.testing.assert_allclose(out, expect, rtol=2e-4)
+    u_inf = U / (1 - (1 - U) * math.exp(-T / tf))
+    x_inf = (1 - math.exp(-T / td)) / (1 - (1 - u_inf) * math.exp(-T / td))
+    assert abs(out[-1] - u_inf * x_inf) < 2e-3 * u_inf * x_inf
+
+
+def test_std_closed_form():
+    s = brainsim.init_states(synapses.STD(1, tau=100. * u.ms, U=0.3))
+    train = np.zeros((3000, 1), np.float32)
+    train[::100] = 1.
+    out = np.asarray(brainsim.for_loop(lambda x: s(x), jnp.asarray(train)))[::100, 0]
+    e = math.exp(-10. / 100.)
+    x_inf = (1 - e) / (1 - 0.7 * e)
+    assert out[0] == pytest.approx(1.)
+    assert out[-1] == pytest.approx(x_inf, rel=1e-3)
+
+
+def test_outputs():
+    V = jnp.array([-70., -50.]) * u.mV
+    I = synapses.COBA(E=0. * u.mV)(2. * u.nS, V)
+    np.testing.assert_allclose(I.to_decimal(u.pA), [140., 100.], rtol=1e-6)
+    assert synapses.CUBA(2.)(3.) == 6.
+    mg = synapses.MgBlock()(1. * u.nS, V).to_decimal(u.pA)
+    ref = 1. * (0. - np.array([-70., -50.])) / (1 + 1.2 / 3.57 * np.exp(0.062 * np.array([70., 50.])))
+    np.testing.assert_allclose(mg, ref, rtol=1e-5)
+
+
+def _stdp_loop(pre, post, A_p, A_m, tp, to, dt, w0, mask):
+    w = w0.copy()
+    ap = np.zeros(pre.shape[1])
+    ao = np.zeros(post.shape[1])
+    for t in range(pre.shape[0]):
+        ap = ap * math.exp(-dt / tp) + pre[t]
+        ao = ao * math.exp(-dt / to) + post[t]
+        for i in range(pre.shape[1]):
+            for j in range(post.shape[1]):
+                if mask[i, j]:
+                    w[i, j] += A_p * ap[i] * post[t, j] - A_m * pre[t, i] * ao[j]
+    return w
+
+
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_stdp_matches_python_loop(fmt):
+    rng = np.random.default_rng(0)
+    n_pre, n_post, T = 5, 4, 200
+    pre = (rng.random((T, n_pre)) < 0.1).astype(np.float32)
+    post = (rng.random((T, n_post)) < 0.1).astype(np.float32)
+    mask = rng.random((n_pre, n_post)) < 0.6 if fmt == "csr" else np.ones((n_pre, n_post), bool)
+    w0 = (rng.random((n_pre, n_post)) * mask).astype(np.float32)
+    if fmt == "dense":
+        W = brainsim.ParamState(jnp.asarray(w0))
+        stdp = synapses.STDP(W, n_pre, n_post, A_plus=0.02, A_minus=0.03)
+    else:
+        rows, cols = np.nonzero(mask)
+        indptr = np.concatenate([[0], np.cumsum(mask.sum(1))])
+        W = brainsim.ParamState(jnp.asarray(w0[rows, cols]))
+        stdp = synapses.STDP(W, n_pre, n_post, indices=cols, indptr=indptr, A_plus=0.02,
+                             A_minus=0.03)
+    brainsim.init_states(stdp)
+    brainsim.for_loop(lambda a, b: stdp(a, b), jnp.asarray(pre), jnp.asarray(post))
+    ref = _stdp_loop(pre, post, 0.02, 0.03, 20., 20., 0.1, w0.astype(np.float64), mask)
+    got = np.asarray(W.value)
+    if fmt == "csr":
+        ref = ref[rows, cols]
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+
+
+def test_stdp_bounds_and_bad_input():
+    W = brainsim.ParamState(jnp.full((2, 2), 0.5))
+    stdp = brainsim.init_states(synapses.STDP(W, 2, 2, A_plus=10., A_minus=0., w_max=1.))
+    stdp(jnp.ones(2), jnp.ones(2))
+    assert float(W.value.max()) == 1.
+    with pytest.raises(TypeError, match="brainsim.State"):
+        synapses.STDP(jnp.zeros((2, 2)), 2, 2)
+    with pytest.raises(ValueError, match="dense weights must have shape"):
+        synapses.STDP(brainsim.State(jnp.zeros((3, 2))), 2, 2)
+    with pytest.raises(ValueError, match="tau must be a time"):
+        synapses.Expon(3, tau=5.)
+    with pytest.raises(ValueError, match="U must be in"):
+        synapses.STP(3, U=1.5)
