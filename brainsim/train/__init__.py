@@ -1,0 +1,21 @@
+"""Training spiking networks: an optax bridge, readout losses, metrics and spike regularisers.
+
+Gradients flow through spikes by the surrogate functions of :mod:`brainsim.surrogate`
+and through time by backpropagation through :func:`brainsim.for_loop` (``remat=True``
+trades compute for memory).
+"""
+from ._losses import (accuracy, cross_entropy, l1_spike_total, l2_spikes_per_neuron,
+                      max_membrane_cross_entropy, max_over_time, mean_membrane_cross_entropy,
+                      mean_over_time, spike_count, spike_count_cross_entropy)
+from ._latency import first_spike_current, first_spike_steps
+from ._optimizer import Optimizer, make_train_step
+from ._reset import zero_hidden_states
+
+__all__ = [
+    "Optimizer", "make_train_step",
+    "spike_count", "max_over_time", "mean_over_time",
+    "cross_entropy", "spike_count_cross_entropy", "max_membrane_cross_entropy",
+    "mean_membrane_cross_entropy", "accuracy",
+    "l1_spike_total", "l2_spikes_per_neuron",
+    "first_spike_steps", "first_spike_current", "zero_hidden_states",
+]
