@@ -6,10 +6,16 @@ The package is layered; each layer only uses the ones above it:
 - settings and randomness: :mod:`brainsim.environ`, :mod:`brainsim.random`
 - object-oriented transforms: :func:`jit`, :func:`grad`, :func:`for_loop`, :func:`vmap`
 - checkpoints: :func:`save_checkpoint`, :func:`load_checkpoint`
+- numerics: :mod:`integrators`, :mod:`surrogate`
+- event-driven operators and layers: :mod:`event`, :mod:`layers`
+- models: :mod:`neurons`, :mod:`synapses`, :mod:`projections`, :mod:`init`
+- running and looking: :func:`run`, :mod:`runner`, :mod:`plot`
+- training: :mod:`train`, :mod:`datasets`, :mod:`encoding`
 """
 
 from . import environ, random
 from . import datasets, encoding, event, integrators, layers, surrogate
+from . import init, neurons, plot, projections, runner, synapses, train
 from ._dynamics import DynamicsModule
 from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
                       UnitMismatchError)
@@ -18,6 +24,7 @@ from ._module import Module, init_states, reset_states
 from ._state import HiddenState, LongTermState, ParamState, ShortTermState, State
 from .checkpoint import load_checkpoint, save_checkpoint
 from .transforms import for_loop, grad, jit, scan, value_and_grad, vmap
+from .runner import Runner, run
 from . import errors  # noqa: E402  (the public home of the error types)
 
 __version__ = "0.1.0"
@@ -28,7 +35,8 @@ __all__ = [
     "jit", "grad", "value_and_grad", "for_loop", "scan", "vmap",
     "save_checkpoint", "load_checkpoint",
     "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
-    "event", "layers",
+    "event", "layers", "init", "neurons", "synapses", "projections", "runner", "plot", "train",
+    "run", "Runner",
     "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
     "CheckpointError",
 ]
