@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+import contextlib
+from typing import Any, Callable, Iterator, Sequence
 
 from ._module import Module
+from ._state import _RESETTING
 
 __all__ = ["DynamicsModule"]
 
@@ -90,8 +92,15 @@ class DynamicsModule(Module):
         return self.varshape if batch_size is None else (batch_size, *self.varshape)
 
     def reset_state(self, batch_size: int | None = None) -> None:
-        """Put the states back to their initial values (by default: re-init)."""
-        self.init_state(batch_size)
+        """Put the states back to their initial values.
+
+        By default this runs :meth:`init_state` and writes the values it
+        creates into the existing states, so the state objects stay the same:
+        compiled functions keep their cache, and a reset works inside
+        ``brainsim.jit`` and ``for_loop`` (there, with an unchanged batch size).
+        """
+        with resetting():
+            self.init_state(batch_size)
 
     def update(self, *args: Any, **kwargs: Any) -> Any:
         """Advance the module by one time step ``dt``. Subclasses define it."""
@@ -148,6 +157,17 @@ class DynamicsModule(Module):
 
     def _repr_fields(self) -> dict[str, Any]:
         return {"in_size": self.in_size}
+
+
+@contextlib.contextmanager
+def resetting() -> Iterator[None]:
+    """Let ``init_state`` refill the existing states instead of creating new ones."""
+    before = _RESETTING[0]
+    _RESETTING[0] = True
+    try:
+        yield
+    finally:
+        _RESETTING[0] = before
 
 
 def _register(module: DynamicsModule, table: dict, key: Any, inp: Any, kind: str) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import weakref
 from typing import Any, Callable, Iterator
 
+from . import _state
+from ._errors import TraceContextError
 from ._state import State
 
 __all__ = ["Module", "init_states", "reset_states"]
@@ -61,6 +63,11 @@ class Module:
                 f"setting attributes (it set '{name}' first)."
             )
         if not name.startswith(_PRIVATE):
+            if _state._RESETTING[0] and any(isinstance(c, State) for _, c in _walk(name, value)):
+                where = f"{self._path()}.{name}"
+                if _copy_into(self.__dict__.get(name), value, where):
+                    return
+                _state._EPOCH[0] += 1  # a new structure: the model really changed
             _adopt(self, name, value)
         object.__setattr__(self, name, value)
 
@@ -182,6 +189,49 @@ def _walk(path: str, value: Any) -> Iterator[tuple[str, Any]]:
     elif isinstance(value, dict):
         for k, v in value.items():
             yield from _walk(f"{path}.{k}", v)
+
+
+def _copy_into(old: Any, new: Any, where: str) -> bool:
+    """During a reset, write the values of the fresh states ``new`` into the
+    existing states ``old`` (same nesting). False if the structures differ."""
+    pairs: list[tuple[State, State]] = []
+
+    def match(o: Any, n: Any) -> bool:
+        if isinstance(n, State):
+            if not (isinstance(o, State) and type(o) is type(n)):
+                return False
+            pairs.append((o, n))
+            return True
+        if isinstance(n, (list, tuple)):
+            return (isinstance(o, type(n)) and len(o) == len(n)
+                    and all(match(a, b) for a, b in zip(o, n)))
+        if isinstance(n, dict):
+            return (isinstance(o, dict) and o.keys() == n.keys()
+                    and all(match(o[k], n[k]) for k in n))
+        return False
+
+    if not match(old, new):
+        if _state._TRACE_STACK:
+            raise TraceContextError(
+                f"reset_state inside a traced function changed the structure of '{where}'. "
+                "Inside jit/for_loop a reset may only give states new values of the same "
+                "shape. How to fix: change the batch size with init_states/reset_states "
+                "outside the transformed function."
+            )
+        return False
+    for o, n in pairs:
+        if not _state._TRACE_STACK:
+            o.replace(n._value)  # may change the batch size on purpose
+            continue
+        try:
+            o.value = n._value  # checked write, recorded by the trace
+        except ValueError as err:
+            raise TraceContextError(
+                f"reset_state inside a traced function changed the shape of '{o.path}' ({err}) "
+                "Inside jit/for_loop a reset keeps the batch size. How to fix: call "
+                "reset_states(model, batch_size=...) outside the transformed function."
+            ) from None
+    return True
 
 
 def _adopt(owner: Module, attr: str, value: Any) -> None:

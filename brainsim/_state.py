@@ -33,10 +33,16 @@ __all__ = [
 # one truthiness test per read.
 _TRACE_STACK: list["StateTrace"] = []
 
-# Bumped whenever a State is created. A compiled function that captured a
+# Bumped whenever a State joins a model. A compiled function that captured a
 # set of states checks it to notice that a model was rebuilt (for example by
-# ``init_state`` with a new batch size) and rediscovers its states.
+# ``init_states``) and rediscovers its states.
 _EPOCH = [0]
+
+# True while ``reset_state`` runs: the states ``init_state`` creates then are
+# only carriers of fresh values, which Module.__setattr__ copies into the
+# existing states. So they may be created inside a trace and do not count as
+# a new model.
+_RESETTING = [False]
 
 
 def _is_quantity(x: Any) -> bool:
@@ -104,7 +110,7 @@ class State:
     __slots__ = ("_value", "_owner", "_attr", "_label", "__weakref__")
 
     def __init__(self, value: Any, name: str | None = None):
-        if _TRACE_STACK:
+        if _TRACE_STACK and not _RESETTING[0]:
             raise TraceContextError(
                 f"A {type(self).__name__} was created inside a function that a brainsim "
                 "transform (jit, grad, vmap, for_loop) is tracing. States must exist before "
@@ -115,7 +121,8 @@ class State:
         self._owner = None
         self._attr = None
         self._label = name
-        _EPOCH[0] += 1
+        if not _RESETTING[0]:
+            _EPOCH[0] += 1
 
     # -- naming ---------------------------------------------------------
     def _set_owner(self, owner: Any, attr: str) -> None:

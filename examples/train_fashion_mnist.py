@@ -63,7 +63,7 @@ class FashionSNN(brainsim.DynamicsModule):
 
         Returns the hidden spikes [T, B, 100] and the readout potential [T, B, 10].
         """
-        train.zero_hidden_states(self)
+        brainsim.reset_states(self, batch_size=first_steps.shape[0])
         current = train.first_spike_current(first_steps, self.w1.value, self.num_steps)
         spikes = brainsim.for_loop(lambda i: self.lif(self.syn1(i)), current, remat=self.remat)
         # the hidden layer is feed-forward: project all steps in one matrix product

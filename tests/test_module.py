@@ -162,3 +162,63 @@ def test_merge_unknown_path_suggests_near_miss_and_changes_nothing():
     with pytest.raises(ValueError, match=r"shape \(3,\) to state 'tree.a.h'"):
         brainsim.merge_states(t, {"a.w": jnp.zeros(2), "a.h": jnp.ones(3)})
     np.testing.assert_array_equal(t.a.w.value, [1.0, 1.0])
+
+
+class Noisy(brainsim.DynamicsModule):
+    def init_state(self, batch_size=None):
+        shape = self.batched_shape(batch_size)
+        self.v = brainsim.HiddenState(brainsim.random.normal(0.0, 1.0, size=shape))
+        self.pair = [brainsim.HiddenState(jnp.zeros(shape)), brainsim.HiddenState(jnp.ones(shape))]
+
+    def update(self, x):
+        self.v.value = self.v.value + x
+        return self.v.value
+
+
+def test_reset_keeps_state_objects_and_compiled_cache():
+    m = brainsim.init_states(Noisy(3))
+    v_obj, pair_obj = m.v, m.pair[1]
+    traces = []
+
+    @brainsim.jit
+    def step(x):
+        traces.append(1)
+        return m(x)
+
+    step(1.0)
+    n = len(traces)
+    m.pair[1].value = jnp.full(3, 5.0)
+    brainsim.reset_states(m)
+    assert m.v is v_obj and m.pair[1] is pair_obj
+    np.testing.assert_array_equal(m.pair[1].value, [1.0, 1.0, 1.0])
+    step(1.0)
+    assert len(traces) == n   # same states, same shapes: no retrace
+
+
+def test_reset_inside_jit_draws_fresh_values_like_eager():
+    brainsim.random.seed(5)
+    m = brainsim.init_states(Noisy(4))
+    brainsim.random.seed(9)
+    @brainsim.jit
+    def reset():
+        brainsim.reset_states(m)
+
+    reset()
+    in_jit = np.asarray(m.v.value)
+    brainsim.random.seed(9)
+    brainsim.reset_states(m)
+    np.testing.assert_allclose(np.asarray(m.v.value), in_jit, rtol=1e-6)
+
+
+def test_reset_with_new_batch_size_outside_jit_and_error_inside():
+    m = brainsim.init_states(Noisy(2))
+    brainsim.reset_states(m, batch_size=5)
+    assert m.v.value.shape == (5, 2) and m.pair[0].value.shape == (5, 2)
+    @brainsim.jit
+    def reset_to_3():
+        brainsim.reset_states(m, batch_size=3)
+
+    with pytest.raises(brainsim.errors.TraceContextError,
+                       match=r"reset_state inside a traced function changed the shape of 'Noisy.v'"):
+        reset_to_3()
+    assert m.v.value.shape == (5, 2)

@@ -52,7 +52,7 @@ class Net(brainsim.DynamicsModule):
         self.out = neurons.LeakyIntegrator(N_OUT, tau=5. * u.ms)
 
     def update(self, xs):
-        train.zero_hidden_states(self)
+        brainsim.reset_states(self, batch_size=xs.shape[1])
 
         def step(x):
             s = self.lif(self.fc1(x))

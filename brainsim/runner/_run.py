@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import environ
-from ..transforms import for_loop, jit
+from ..transforms import ProgressBar, for_loop, jit
 from ._monitors import RateMonitor, SpikeMonitor, StateMonitor
 
 __all__ = ["Runner", "run", "RunResult"]
@@ -135,9 +135,10 @@ class Runner:
             main = n_chunks * chunk
             head = tuple(jax.tree_util.tree_map(lambda a: a[:main], x) for x in xs)
             if n_chunks:
+                bar = ProgressBar(steps, desc="run", scale=chunk) if progress else False
                 per, dec = for_loop(lambda *xc: run_steps(xc, chunk, environ.get_i() * chunk),
                                     *split(head, n_chunks, chunk), length=n_chunks,
-                                    progress=progress)
+                                    progress=bar)
                 per = merge(per, main)
                 dec = merge(dec, main // k)
             if rest:

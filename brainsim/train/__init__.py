@@ -9,7 +9,6 @@ from ._losses import (accuracy, cross_entropy, l1_spike_total, l2_spikes_per_neu
                       mean_over_time, spike_count, spike_count_cross_entropy)
 from ._latency import first_spike_current, first_spike_steps
 from ._optimizer import Optimizer, make_train_step
-from ._reset import zero_hidden_states
 
 __all__ = [
     "Optimizer", "make_train_step",
@@ -17,5 +16,5 @@ __all__ = [
     "cross_entropy", "spike_count_cross_entropy", "max_membrane_cross_entropy",
     "mean_membrane_cross_entropy", "accuracy",
     "l1_spike_total", "l2_spikes_per_neuron",
-    "first_spike_steps", "first_spike_current", "zero_hidden_states",
+    "first_spike_steps", "first_spike_current",
 ]

@@ -24,9 +24,9 @@ import numpy as np
 
 __all__ = ["first_spike_steps", "first_spike_current"]
 
-try:  # numba is optional: without it the dense product is used
+try:  # a declared dependency; the guard keeps brainsim importable on exotic platforms
     import numba as _numba
-except ImportError:  # pragma: no cover - exercised only where numba is missing
+except ImportError:  # pragma: no cover
     _numba = None
 
 _KERNELS: dict[str, Any] = {}

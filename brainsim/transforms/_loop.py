@@ -94,20 +94,23 @@ def _stateful_scan(body: Callable, carry: Any, xs: Any, length: int, *, i0: int,
     init = ((carry, init_vals), jnp.asarray(i0, jnp.int32))
 
     every = 0
-    if progress:
+    if isinstance(progress, ProgressBar):
+        every = max(1, length // 100)
+    elif progress:
         every = int(progress) if not isinstance(progress, bool) else max(1, length // 100)
     if not every or length == 0:
         ((carry, vals), _), ys = jax.lax.scan(step, init, xs, length=length, unroll=unroll)
     else:
-        ((carry, vals), _), ys = _chunked_scan(step, init, xs, length, every, unroll, i0, where)
+        bar = progress if isinstance(progress, ProgressBar) else ProgressBar(
+            length, start=i0, desc=where)
+        ((carry, vals), _), ys = _chunked_scan(step, init, xs, length, every, unroll, bar)
     for s, v in zip(written, vals):
         s.value = v
     return carry, ys
 
 
 def _chunked_scan(step: Callable, init: Any, xs: Any, length: int, every: int, unroll: int,
-                  i0: int, where: str):
-    bar = ProgressBar(length, start=i0, desc=where)
+                  bar: ProgressBar):
     n_chunks, rest = divmod(length, every)
 
     def head(x: Any) -> Any:
@@ -129,7 +132,8 @@ def _chunked_scan(step: Callable, init: Any, xs: Any, length: int, every: int, u
 
 
 def for_loop(fn: Callable, *xs: Any, length: int | None = None, i0: int = 0,
-             remat: bool = False, unroll: int = 1, progress: bool | int = False) -> Any:
+             remat: bool = False, unroll: int = 1,
+             progress: bool | int | ProgressBar = False) -> Any:
     """Call ``fn(*x)`` for each slice ``x`` of ``xs`` along axis 0; stack the results.
 
     States the body writes are carried through ``jax.lax.scan``; inside the
@@ -150,9 +154,11 @@ def for_loop(fn: Callable, *xs: Any, length: int | None = None, i0: int = 0,
         Rematerialise the body in the backward pass (less memory for BPTT).
     unroll : int
         Passed to ``lax.scan``.
-    progress : bool or int
-        Show a progress bar; an int gives the number of steps between updates.
-        The bar costs one host callback per update, not per step.
+    progress : bool, int or ProgressBar
+        Show a progress bar; an int gives the number of steps between updates,
+        a :class:`~brainsim.transforms.ProgressBar` sets its label and scale.
+        The bar costs one host callback per update (about 100 per run), not
+        one per step.
 
     Returns
     -------
@@ -180,7 +186,8 @@ def for_loop(fn: Callable, *xs: Any, length: int | None = None, i0: int = 0,
 
 
 def scan(fn: Callable, init: Any, xs: Any = None, length: int | None = None, i0: int = 0,
-         remat: bool = False, unroll: int = 1, progress: bool | int = False) -> tuple[Any, Any]:
+         remat: bool = False, unroll: int = 1,
+         progress: bool | int | ProgressBar = False) -> tuple[Any, Any]:
     """``jax.lax.scan`` for stateful functions: ``fn(carry, x) -> (carry, y)``.
 
     Same options as :func:`for_loop`; returns ``(final_carry, stacked_ys)``.
