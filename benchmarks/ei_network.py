@@ -32,10 +32,11 @@ def _load(name):
 
 
 # --------------------------------------------------------------------------- brainsim
-def bench_brainsim(model, scale, duration_ms, seed=0, progress=False):
+def bench_brainsim(model, scale, duration_ms, seed=0, progress=False, backend="auto"):
     import brainunit as u
     import jax
     import brainsim
+    brainsim.event.set_backend(backend)
     from brainsim.runner import Runner, SpikeMonitor
     brainsim.environ.set(dt=0.1 * u.ms)
     brainsim.random.seed(seed)
@@ -208,9 +209,15 @@ def main(argv=None):
     p.add_argument("--no-numba", action="store_true")
     p.add_argument("--no-brian2", action="store_true")
     p.add_argument("--designs", action="store_true", help="also time propagation designs")
+    p.add_argument("--compare-backends", action="store_true",
+                   help="also run brainsim with the pure-JAX event products (row brainsim_jax)")
     a = p.parse_args(argv)
     n = int(3200 * a.scale) + int(800 * a.scale)
     rows = {"brainsim": bench_brainsim(a.model, a.scale, a.duration, progress=a.progress)}
+    if a.compare_backends:
+        rows["brainsim_jax"] = bench_brainsim(a.model, a.scale, a.duration, backend="jax")
+        import brainsim.event as ev
+        ev.set_backend("auto")
     if a.model == "coba" and not a.no_numba:
         try:
             rows["numba"] = bench_numba(a.scale, a.duration)
@@ -228,7 +235,9 @@ def main(argv=None):
             continue
         print(f"{k:15s}{r['build_s']:9.2f}{r['compile_s']:11.2f}{r['wall_s']:14.3f}{r['rate_hz']:9.2f}")
     base = rows["brainsim"]["wall_s"]
-    for k in ("numba", "brian2_cython"):
+    import brainsim.event as ev
+    print(f"event backend: {ev.get_backend()}, kernels built: {ev.kernels_available()}")
+    for k in ("brainsim_jax", "numba", "brian2_cython"):
         if k in rows and "wall_s" in rows[k]:
             print(f"brainsim / {k}: {base / rows[k]['wall_s']:.2f}x")
     if a.designs:

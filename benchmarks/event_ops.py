@@ -88,14 +88,22 @@ def run(sizes, acts, reps, steps=200):
                 res["dense_MB"] = dense.nbytes / 2**20
                 res["ev_dense_us"] = _timeit(jax.jit(lambda s, W: ev.BinaryArray(s) @ W), S[0], W, reps=reps) * 1e6
             for name, M in mats.items():
-                f = jax.jit(lambda s, M: ev.BinaryArray(s) @ M)
-                res[f"{name}_us"] = _timeit(f, S[0], M, reps=reps) * 1e6
+                # "<name>_us": default backend (the compiled kernel where built and applicable);
+                # "<name>_jax_us": the pure-JAX products, measured in the same run
+                backends = [("", "auto")]
+                if name != "jitc_r" and ev.kernels_available():
+                    backends.append(("_jax", "jax"))
+                for suffix, backend in backends:
+                    ev.set_backend(backend)
+                    f = jax.jit(lambda s, M: ev.BinaryArray(s) @ M)
+                    res[f"{name}{suffix}_us"] = _timeit(f, S[0], M, reps=reps) * 1e6
 
-                def scan(S, M):
-                    def body(c, s):
-                        return c + ev.BinaryArray(s) @ M, None
-                    return jax.lax.scan(body, jnp.zeros(n), S)[0]
-                res[f"{name}_scan_us"] = _timeit(jax.jit(scan), S, M, reps=max(3, reps // 10)) * 1e6 / steps
+                    def scan(S, M):
+                        def body(c, s):
+                            return c + ev.BinaryArray(s) @ M, None
+                        return jax.lax.scan(body, jnp.zeros(n), S)[0]
+                    res[f"{name}{suffix}_scan_us"] = _timeit(jax.jit(scan), S, M, reps=max(3, reps // 10)) * 1e6 / steps
+                    ev.set_backend("auto")
                 res[f"{name}_MB"] = _nbytes(M) / 2**20
             ref = _numba_ref(csr, S[0])
             if ref is not None:
@@ -133,8 +141,10 @@ def main():
     args = ap.parse_args()
     sizes = [4000] if args.quick else [4000, 40000]
     rows = [] if args.only_big else run(sizes, [0.001, 0.01, 0.1], reps=50)
-    cols = ["n", "active", "dense_us", "ev_dense_us", "csr_us", "csr_scan_us", "fixed_pre_us",
-            "fixed_pre_scan_us", "jitc_r_us", "jitc_r_scan_us", "numba_loop_us", "csr_MB", "jitc_r_MB"]
+    cols = ["n", "active", "dense_us", "ev_dense_us", "csr_us", "csr_scan_us", "csr_jax_us",
+            "csr_jax_scan_us", "fixed_pre_us", "fixed_pre_scan_us", "fixed_pre_jax_us",
+            "fixed_pre_jax_scan_us", "jitc_r_us", "jitc_r_scan_us", "numba_loop_us", "csr_MB", "jitc_r_MB"]
+    print(f"event backend: {ev.get_backend()}, kernels built: {ev.kernels_available()}")
     print(" ".join(f"{c:>14}" for c in cols))
     for r in rows:
         print(" ".join(f"{r.get(c, float('nan')):>14.4g}" for c in cols))

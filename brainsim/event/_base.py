@@ -8,10 +8,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from ._active import concrete_cap
+from ._backend import use_kernel
 from ._engine import product
 
 # one compiled program per (format, direction, capacity) instead of op-by-op dispatch when eager
-_product = jax.jit(product, static_argnums=(0, 1, 2, 3))
+_product = jax.jit(product, static_argnums=(0, 1, 2, 3, 4))
 from ._units import is_traced, split_unit, wrap_unit
 
 __all__ = ["SparseMatrix", "operand_of", "check_seed"]
@@ -83,7 +84,8 @@ class SparseMatrix:
         scatter = left != transposed
         direction = "scatter" if scatter else "gather"
         cap = _auto_cap(X2, spec.p) if scatter else None
-        out = _product(spec, direction, binary, cap, theta, struct, X2)
+        kernel = scatter and use_kernel(spec)
+        out = _product(spec, direction, binary, cap, kernel, theta, struct, X2)
         if X.ndim == 1:
             out = out[0]
         elif not left:

@@ -35,6 +35,12 @@ class _CSRSpec:
             vals = jnp.take(data, syn, mode="fill", fill_value=0)
         return cols, vals, mask
 
+    def kernel_csr(self, theta, struct):
+        """``(data, indices, indptr)`` for the compiled kernel (data of length 1 if shared)."""
+        (data,) = theta
+        indices, indptr = struct
+        return data.reshape(-1), indices, indptr
+
 
 def _validate_np(indices, indptr, shape, name):
     m, n = shape

@@ -25,6 +25,7 @@ from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
 from ._active import bucket_caps, compact
+from ._backend import scatter_kernel
 
 __all__ = ["product"]
 
@@ -139,22 +140,30 @@ def _gather(spec, theta, struct, X, dtype):
     return jnp.moveaxis(out, 0, 1).reshape(B, nblk * blk)[:, :p]
 
 
-def _impl(spec, direction, binary, cap, theta, struct, X):
+def _impl(spec, direction, binary, cap, theta, struct, X, kernel=False):
     dtype = jnp.result_type(*[t for t in jax.tree.leaves(theta)], jnp.float32 if X.dtype == bool else X.dtype)
     if direction == "scatter":
+        if kernel and X.shape[0] > 0:
+            out = scatter_kernel(spec, binary, theta, struct, X)
+            if out is not None:
+                return out.astype(dtype)
         return _scatter_event(spec, binary, cap, theta, struct, X, dtype)
     Xf = (X != 0).astype(dtype) if binary else X
     return _gather(spec, theta, struct, Xf, dtype)
 
 
-@partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3))
-def product(spec, direction, binary, cap, theta, struct, X):
+@partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4))
+def product(spec, direction, binary, cap, kernel, theta, struct, X):
     """Product of the operator described by ``spec`` with a batch ``X`` (see module docstring).
 
     ``binary`` treats every nonzero of X as 1 in the forward pass while the gradient w.r.t. X is the
     float product's (straight-through), as surrogate-gradient training needs.
+
+    ``kernel`` (static, resolved by the caller so that it is part of the jit cache key) lets this
+    primal forward pass use the compiled kernel (see ``_backend``). The tangents in the JVP rule
+    below are always pure JAX, so they stay linear and transposable for reverse mode.
     """
-    return _impl(spec, direction, binary, cap, theta, struct, X)
+    return _impl(spec, direction, binary, cap, theta, struct, X, kernel=kernel)
 
 
 def _is_zero(t):
@@ -162,10 +171,10 @@ def _is_zero(t):
 
 
 @partial(product.defjvp, symbolic_zeros=True)
-def _product_jvp(spec, direction, binary, cap, primals, tangents):
+def _product_jvp(spec, direction, binary, cap, kernel, primals, tangents):
     theta, struct, X = primals
     dtheta, _, dX = tangents
-    out = product(spec, direction, binary, cap, theta, struct, X)
+    out = product(spec, direction, binary, cap, kernel, theta, struct, X)
     tan = jnp.zeros_like(out)
     if not _is_zero(dtheta):
         # values are linear in theta: the weight tangent is the same (event-driven) product

@@ -27,6 +27,15 @@ class _EllSpec:
         vals = jnp.broadcast_to(w, cols.shape) if jnp.ndim(w) == 0 else jnp.take(w, rows, axis=0)
         return cols, vals, jnp.ones(cols.shape, bool)
 
+    def kernel_csr(self, theta, struct):
+        """The (p, L) table as CSR arrays: row i holds entries i*L .. (i+1)*L (a constant indptr)."""
+        (w,) = theta
+        (indices,) = struct
+        if self.p * self.L >= 2 ** 31:
+            return None
+        indptr = np.arange(self.p + 1, dtype=np.int32) * np.int32(self.L)
+        return w.reshape(-1), indices.reshape(-1), jnp.asarray(indptr)
+
 
 @jax.tree_util.register_pytree_node_class
 class FixedNumPerPre(SparseMatrix):

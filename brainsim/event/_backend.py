@@ -1,0 +1,116 @@
+"""Choice between the pure-JAX products and the compiled XLA:CPU kernels.
+
+The kernels (``_kernels_cpu``, a C++ extension built by ``pip install``) run the forward pass of
+the event-driven product as one XLA FFI call: on XLA:CPU a handful of microseconds instead of the
+tens that the jnp formulation spends in op overheads. The pure-JAX path stays the reference, the
+differentiation rules, and the fallback whenever the kernel cannot be used (extension missing,
+non-CPU default backend, dtypes other than float32 weights with bool/float32 events, formats
+without a kernel).
+"""
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["set_backend", "get_backend", "kernels_available", "use_kernel", "scatter_kernel"]
+
+_CHOICES = ("auto", "jax", "cpu_kernel")
+_ENV = "BRAINSIM_EVENT_BACKEND"
+_state = {"backend": None, "registered": None}
+_TARGET = "brainsim_csr_scatter"
+
+
+def _check(name):
+    if name not in _CHOICES:
+        raise ValueError(f"event backend must be one of {_CHOICES}, got {name!r}; "
+                         f"e.g. brainsim.event.set_backend('auto') (or set {_ENV})")
+    return name
+
+
+def set_backend(name: str) -> None:
+    """Select how event-driven products run.
+
+    Parameters
+    ----------
+    name : {'auto', 'jax', 'cpu_kernel'}
+        ``'jax'``: always the pure-JAX products. ``'cpu_kernel'``: the compiled XLA:CPU kernel
+        where it applies (raises ``RuntimeError`` if the extension is not built).
+        ``'auto'`` (default, or the ``BRAINSIM_EVENT_BACKEND`` environment variable): the kernel
+        when it is built and JAX's default backend is the CPU, else pure JAX.
+
+    Notes
+    -----
+    The choice is read when a product is traced; already compiled functions keep theirs.
+
+    Examples
+    --------
+    >>> import brainsim.event as ev
+    >>> ev.set_backend('jax'); ev.get_backend()
+    'jax'
+    >>> ev.set_backend('auto')
+    """
+    name = _check(name)
+    if name == "cpu_kernel" and not kernels_available():
+        raise RuntimeError("brainsim.event: the compiled kernels are not built; reinstall with a "
+                           "C++17 compiler (pip install .) or run `python setup.py build_ext --inplace`")
+    _state["backend"] = name
+
+
+def get_backend() -> str:
+    """The selected backend name (``'auto'`` unless changed)."""
+    if _state["backend"] is None:
+        _state["backend"] = _check(os.environ.get(_ENV, "auto"))
+    return _state["backend"]
+
+
+def kernels_available() -> bool:
+    """True if the compiled extension imports and its FFI targets are registered."""
+    if _state["registered"] is None:
+        try:
+            from . import _kernels_cpu
+        except ImportError:
+            _state["registered"] = False
+        else:
+            for name, capsule in _kernels_cpu.registrations().items():
+                jax.ffi.register_ffi_target(name, capsule, platform="cpu")
+            _state["registered"] = True
+    return _state["registered"]
+
+
+def use_kernel(spec) -> bool:
+    """Whether products with operator ``spec`` should use the kernel (read when tracing)."""
+    if getattr(spec, "kernel_csr", None) is None:
+        return False
+    b = get_backend()
+    if b == "jax":
+        return False
+    if b == "cpu_kernel":
+        return kernels_available()
+    return kernels_available() and jax.default_backend() == "cpu"
+
+
+def scatter_kernel(spec, binary, theta, struct, X):
+    """``X @ A`` by the compiled kernel, or None when the kernel does not apply.
+
+    ``spec.kernel_csr(theta, struct)`` gives ``(data, indices, indptr)`` of A as CSR arrays
+    (data of length 1 for one shared weight), or None for formats without a kernel.
+    """
+    arrs = spec.kernel_csr(theta, struct)
+    if arrs is None:
+        return None
+    data, indices, indptr = arrs
+    if data.dtype != jnp.float32 or X.ndim != 2:
+        return None
+    if X.dtype == jnp.bool_ or X.dtype == jnp.float32:
+        xk = X
+    elif binary:
+        xk = X != 0
+    else:
+        return None
+    B = X.shape[0]
+    call = jax.ffi.ffi_call(_TARGET, jax.ShapeDtypeStruct((B, spec.q), jnp.float32),
+                            vmap_method="sequential")
+    return call(xk, data.reshape(-1), indices, indptr, binary=np.int64(bool(binary)))
