@@ -6,7 +6,8 @@ N_pre = N_post in {4000, 40000}, p = 0.02 and 0.1 / 1 / 10 % active inputs, both
 setting). A plain numba loop over CSR rows is the compiled-CPU reference; brainevent is compared
 when importable. ``--json`` prints one JSON line; ``--big`` adds the 1e6 x 1e6 JITC matvec.
 
-Run: ``PYTHONPATH=. python benchmarks/event_ops.py [--json] [--big] [--quick]``
+Run: ``PYTHONPATH=. python benchmarks/event_ops.py [--json] [--big] [--quick]``; to include
+brainevent, run it with a Python whose environment also has ``brainevent==0.2.*``.
 """
 from __future__ import annotations
 
@@ -67,6 +68,34 @@ def _numba_ref(M, s):
     return float(np.median(ts))
 
 
+def _brainevent(csr, s, reps):
+    """brainevent 0.2.x's ``BinaryArray @ CSR`` per CPU backend, when it is importable.
+
+    It has to live in the same environment as brainsim (e.g. a venv with both); its
+    backend switch clears JAX's caches, so each backend is compiled and timed in turn.
+    """
+    try:
+        import brainevent
+    except ImportError:
+        return {}
+    data = jnp.asarray(np.broadcast_to(np.asarray(csr.data, np.float32), (1,)))
+    M = brainevent.CSR((data, jnp.asarray(csr.indices), jnp.asarray(csr.indptr)), shape=csr.shape)
+    dense = np.asarray(csr.todense()) if csr.shape[0] <= 8000 else None
+    out = {}
+    for backend in ("jax_raw", "numba"):
+        try:
+            brainevent.config.set_backend("cpu", backend)
+            f = jax.jit(lambda s, M: brainevent.BinaryArray(s) @ M)
+            if dense is not None:  # only compare like with like
+                np.testing.assert_allclose(np.asarray(f(s, M)), np.asarray(s) @ dense, rtol=1e-5)
+            out[f"brainevent_{backend}_us"] = _timeit(f, s, M, reps=reps) * 1e6
+        except Exception as err:  # report, do not hide, a backend that fails here
+            print(f"brainevent backend {backend} failed: {type(err).__name__}: {err}")
+        finally:
+            brainevent.config.set_backend("cpu", None)
+    return out
+
+
 def run(sizes, acts, reps, steps=200):
     rows = []
     for n in sizes:
@@ -105,6 +134,7 @@ def run(sizes, acts, reps, steps=200):
                     res[f"{name}{suffix}_scan_us"] = _timeit(jax.jit(scan), S, M, reps=max(3, reps // 10)) * 1e6 / steps
                     ev.set_backend("auto")
                 res[f"{name}_MB"] = _nbytes(M) / 2**20
+            res.update(_brainevent(csr, S[0], reps))
             ref = _numba_ref(csr, S[0])
             if ref is not None:
                 res["numba_loop_us"] = ref * 1e6
@@ -143,7 +173,8 @@ def main():
     rows = [] if args.only_big else run(sizes, [0.001, 0.01, 0.1], reps=50)
     cols = ["n", "active", "dense_us", "ev_dense_us", "csr_us", "csr_scan_us", "csr_jax_us",
             "csr_jax_scan_us", "fixed_pre_us", "fixed_pre_scan_us", "fixed_pre_jax_us",
-            "fixed_pre_jax_scan_us", "jitc_r_us", "jitc_r_scan_us", "numba_loop_us", "csr_MB", "jitc_r_MB"]
+            "fixed_pre_jax_scan_us", "jitc_r_us", "jitc_r_scan_us", "numba_loop_us",
+            "brainevent_jax_raw_us", "brainevent_numba_us", "csr_MB", "jitc_r_MB"]
     print(f"event backend: {ev.get_backend()}, kernels built: {ev.kernels_available()}")
     print(" ".join(f"{c:>14}" for c in cols))
     for r in rows:
@@ -152,8 +183,8 @@ def main():
     for k, v in extra.items():
         print(f"{k}: {v:.4g}")
     try:
-        import brainevent  # noqa: F401
-        print("brainevent is importable but not wired into this benchmark")
+        import brainevent
+        print(f"brainevent {brainevent.__version__}: compared (columns brainevent_*)")
     except ImportError:
         print("brainevent not installed: not compared")
     if args.json:

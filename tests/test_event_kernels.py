@@ -159,6 +159,22 @@ def test_kernel_under_vmap_equals_dense(kind, side, backend):
     np.testing.assert_allclose(got2[0], got[0], rtol=1e-5, atol=1e-5)
 
 
+def test_vmap_over_events_is_one_kernel_call_not_a_loop():
+    rng = np.random.default_rng(4)
+    M, W = _matrix("csr", 30, 20, True, rng)
+    X = _events(rng, (2, 5, 30), "some", "float32")          # two nested vmaps over events
+    f = jax.vmap(jax.vmap(lambda x: ev.BinaryArray(x) @ M))
+    ev.set_backend("cpu_kernel")
+    try:
+        hlo = jax.jit(f).lower(X).compile().as_text()
+        got = jax.jit(f)(X)
+    finally:
+        ev.set_backend("auto")
+    assert hlo.count('custom_call_target="brainsim_csr_scatter"') == 1
+    assert " while(" not in hlo and "while_body" not in hlo
+    np.testing.assert_allclose(got, (X != 0).astype(np.float32) @ W, rtol=1e-5, atol=1e-5)
+
+
 def test_kernel_inside_scan_matches_jax(backend):
     rng = np.random.default_rng(4)
     M = ev.random_conn(300, 200, prob=0.05, seed=0, weight=0.5)

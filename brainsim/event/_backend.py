@@ -112,5 +112,5 @@ def scatter_kernel(spec, binary, theta, struct, X):
         return None
     B = X.shape[0]
     call = jax.ffi.ffi_call(_TARGET, jax.ShapeDtypeStruct((B, spec.q), jnp.float32),
-                            vmap_method="sequential")
+                            vmap_method="expand_dims")
     return call(xk, data.reshape(-1), indices, indptr, binary=np.int64(bool(binary)))

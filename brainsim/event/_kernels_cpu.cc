@@ -41,38 +41,74 @@ void ScatterRows(const XT* x, int64_t B, int64_t p, int64_t q, const float* data
   }
 }
 
+// Under jax.vmap the call uses vmap_method="expand_dims": every vmapped level prepends one lane
+// dimension to every operand and to the result, of size 1 where that operand is shared by the
+// lanes.  So one call covers the whole batch: each lane reads its own or the shared operands,
+// without copies, and a vmap over the events never becomes a loop of calls.
 ffi::Error CsrScatterImpl(ffi::AnyBuffer x, ffi::Buffer<ffi::F32> data,
                           ffi::Buffer<ffi::S32> indices, ffi::Buffer<ffi::S32> indptr,
                           ffi::ResultBuffer<ffi::F32> out, int64_t binary) {
   auto xd = x.dimensions();
+  auto dd = data.dimensions();
+  auto id = indices.dimensions();
+  auto pd = indptr.dimensions();
   auto od = out->dimensions();
-  if (xd.size() != 2 || od.size() != 2 || xd[0] != od[0]) {
-    return ffi::Error::InvalidArgument("csr_scatter: x must be (B, p) and out (B, q)");
+  if (xd.size() < 2 || od.size() != xd.size()) {
+    return ffi::Error::InvalidArgument("csr_scatter: x must be (..., B, p) and out (..., B, q)");
   }
-  const int64_t B = xd[0], p = xd[1], q = od[1];
-  const int64_t nse = static_cast<int64_t>(indices.element_count());
-  const int64_t nd = static_cast<int64_t>(data.element_count());
-  if (static_cast<int64_t>(indptr.element_count()) != p + 1) {
-    return ffi::Error::InvalidArgument("csr_scatter: indptr must have p + 1 entries");
+  const size_t k = xd.size() - 2;  // lane dimensions added by vmap
+  if (dd.size() != k + 1 || id.size() != k + 1 || pd.size() != k + 1) {
+    return ffi::Error::InvalidArgument("csr_scatter: data, indices, indptr need one lane dim per vmap");
   }
-  if (nd != 1 && nd != nse) {
-    return ffi::Error::InvalidArgument("csr_scatter: data must have 1 or nse entries");
+  const int64_t B = xd[k], p = xd[k + 1], q = od[k + 1];
+  const int64_t nd = dd[k], nse = id[k];
+  if (od[k] != B || pd[k] != p + 1 || (nd != 1 && nd != nse)) {
+    return ffi::Error::InvalidArgument("csr_scatter: inconsistent shapes (out, indptr or data)");
   }
-  // nse == 1 with one weight reads data[0] either way, so `shared` needs no extra attribute
+  // Per operand and lane dimension: the step between lanes (0 for a shared operand).
+  int64_t lanes = 1;
+  int64_t sx[8] = {0}, sd[8] = {0}, si[8] = {0}, sp[8] = {0}, so[8] = {0}, n[8] = {0};
+  if (k > 8) return ffi::Error::InvalidArgument("csr_scatter: more than 8 nested vmaps");
+  int64_t bx = B * p, bd = nd, bi = nse, bp = p + 1, bo = B * q;
+  for (size_t d = k; d-- > 0;) {
+    n[d] = od[d];
+    auto step = [&](int64_t size, int64_t& base, int64_t* st) -> bool {
+      if (size != 1 && size != n[d]) return false;
+      st[d] = size == 1 ? 0 : base;
+      base *= size;
+      return true;
+    };
+    if (!step(xd[d], bx, sx) || !step(dd[d], bd, sd) || !step(id[d], bi, si) ||
+        !step(pd[d], bp, sp)) {
+      return ffi::Error::InvalidArgument("csr_scatter: a lane dimension is neither 1 nor the batch");
+    }
+    so[d] = bo;
+    bo *= n[d];
+    lanes *= n[d];
+  }
   const bool shared = nd == 1;
   const float* w = data.typed_data();
   const int32_t* ind = indices.typed_data();
   const int32_t* ptr = indptr.typed_data();
   float* o = out->typed_data();
-  switch (x.element_type()) {
-    case ffi::DataType::PRED:
-      ScatterRows(x.typed_data<bool>(), B, p, q, w, shared, ind, ptr, true, o);
-      break;
-    case ffi::DataType::F32:
-      ScatterRows(x.typed_data<float>(), B, p, q, w, shared, ind, ptr, binary != 0, o);
-      break;
-    default:
-      return ffi::Error::InvalidArgument("csr_scatter: x must be bool or float32");
+  const auto type = x.element_type();
+  if (type != ffi::DataType::PRED && type != ffi::DataType::F32) {
+    return ffi::Error::InvalidArgument("csr_scatter: x must be bool or float32");
+  }
+  for (int64_t l = 0; l < lanes; ++l) {
+    int64_t ox = 0, od_ = 0, oi = 0, op = 0, oo = 0, rest = l;
+    for (size_t d = k; d-- > 0;) {
+      const int64_t j = rest % n[d];
+      rest /= n[d];
+      ox += j * sx[d]; od_ += j * sd[d]; oi += j * si[d]; op += j * sp[d]; oo += j * so[d];
+    }
+    if (type == ffi::DataType::PRED) {
+      ScatterRows(x.typed_data<bool>() + ox, B, p, q, w + od_, shared, ind + oi, ptr + op, true,
+                  o + oo);
+    } else {
+      ScatterRows(x.typed_data<float>() + ox, B, p, q, w + od_, shared, ind + oi, ptr + op,
+                  binary != 0, o + oo);
+    }
   }
   return ffi::Error::Success();
 }
