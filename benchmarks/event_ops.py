@@ -78,6 +78,10 @@ def _brainevent(csr, s, reps):
         import brainevent
     except ImportError:
         return {}
+    if csr.shape[0] > 8000:
+        # brainevent's jax_raw path makes XLA constant-fold for minutes at 40000 neurons;
+        # the comparison the issue asks for is at 4000.
+        return {}
     data = jnp.asarray(np.broadcast_to(np.asarray(csr.data, np.float32), (1,)))
     M = brainevent.CSR((data, jnp.asarray(csr.indices), jnp.asarray(csr.indptr)), shape=csr.shape)
     dense = np.asarray(csr.todense()) if csr.shape[0] <= 8000 else None
