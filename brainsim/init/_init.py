@@ -43,7 +43,8 @@ class Initializer:
     __module__ = "brainsim.init"
 
     def __call__(self, shape: Shape) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define __call__(shape) returning the "
+                        "initial array (a subclass of brainsim.init.Initializer).")
 
     def __repr__(self) -> str:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())

@@ -88,7 +88,8 @@ class Projection(Module):
         return self.update(*args, **kwargs)
 
     def update(self, spike: Any = None) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define update(spike) that delivers one "
+                        "step of input to its post population.")
 
     @property
     def pre(self) -> Any:

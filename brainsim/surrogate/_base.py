@@ -87,7 +87,7 @@ class Surrogate:
 
     def surrogate_grad(self, x: jax.Array) -> jax.Array:
         """The surrogate of :math:`dH/dx` at ``x`` (same shape as ``x``)."""
-        raise NotImplementedError(f'{type(self).__name__} must implement surrogate_grad(x).')
+        raise TypeError(f'{type(self).__name__} must implement surrogate_grad(x).')
 
     def __repr__(self) -> str:
         args = ', '.join(f'{p}={getattr(self, p)!r}' for p in self._params)

@@ -15,7 +15,8 @@ class SynOut:
     _params: tuple[str, ...] = ()
 
     def __call__(self, g: Any, V: Any) -> Any:  # pragma: no cover - abstract
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define __call__(g, V) returning the "
+                        "synaptic current.")
 
     def share_key(self) -> tuple:
         return (type(self).__name__,) + tuple((p, repr(getattr(self, p))) for p in self._params)
