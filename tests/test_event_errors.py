@@ -80,3 +80,9 @@ def test_gradient_wrt_integer_structure_is_an_error():
     # differentiating a whole matrix pytree hits its integer leaves too
     with pytest.raises(TypeError, match=r"grad requires real- or complex-valued inputs"):
         jax.grad(lambda M: jnp.sum(x @ M))(M)
+
+
+@pytest.mark.parametrize("n_pre, n_post, bad", [(-3, 4, "n_pre"), (3, 2.5, "n_post"), (True, 4, "n_pre")])
+def test_random_conn_sizes_must_be_non_negative_ints(n_pre, n_post, bad):
+    with pytest.raises(ValueError, match=f"random_conn: {bad} must be a non-negative int"):
+        ev.random_conn(n_pre, n_post, prob=0.1)

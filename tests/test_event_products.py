@@ -1,4 +1,5 @@
 """Every format and product form against the dense product of ``todense()``."""
+import zlib
 import brainunit as u
 import jax
 import jax.numpy as jnp
@@ -67,7 +68,8 @@ def _spikes(rng, m, act, batch=None):
 
 @pytest.mark.parametrize("fmt,shape", CASES)
 def test_products_match_dense(fmt, shape):
-    rng = np.random.default_rng(hash((fmt, shape)) % 2**32)
+    # a stable seed per case (str hashes change between Python runs)
+    rng = np.random.default_rng(zlib.crc32(f"{fmt}{shape}".encode()))
     m, n = shape
     M = FORMATS[fmt](rng, m, n)
     W = np.asarray(M.todense())

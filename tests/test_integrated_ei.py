@@ -49,4 +49,6 @@ def test_coba_hh_runs_with_sustained_activity():
     ex = _load("ei_coba_hh")
     net, spikes = ex.simulate(1.0, 300. * u.ms, seed=0, progress=False)
     late = float(spikes.mean_rate(150. * u.ms).to_decimal(u.Hz))
-    assert 1. < late < 200., late
+    # Brette et al.'s COBAHH fires at tens of Hz: 34 and 38 Hz here for seeds 0 and 1 (150-300 ms),
+    # Brian2 38.7 Hz over 1 s; a band of 25-50 Hz catches a broken channel or synapse.
+    assert 25. < late < 50., late

@@ -114,7 +114,7 @@ def test_units_preserved(name, make, drive, unit):
 
 def test_wrong_current_unit_is_rejected():
     m = _build(lambda n: neurons.LIF(n, R=100. * u.Mohm))
-    with pytest.raises(Exception, match="unit"):
+    with pytest.raises(ValueError, match=r"LIF: the input current x has unit mV, but R \* x must be a voltage"):
         m(3. * u.mV)   # R * mV is not a voltage
 
 

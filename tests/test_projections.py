@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import brainsim
-from brainsim import event, neurons, projections, synapses
+from brainsim import event, init, neurons, projections, synapses
 
 
 @pytest.fixture(autouse=True)
@@ -108,9 +108,7 @@ def test_identical_synapses_share_one_state_and_match_merged_weights():
 def test_sparse_comm_equals_dense(fmt):
     M = event.random_conn(20, 10, prob=0.3, seed=2, weight=np.float32(2.) * u.nS) if fmt == "csr" \
         else event.random_conn(20, 10, num=3, seed=2, format="fixed_pre", weight=np.float32(2.) * u.nS)
-    dense = jnp.asarray(M.todense().to_decimal(u.nS) if hasattr(M, "todense") else 0.)
-    if not hasattr(M, "todense"):
-        pytest.skip("matrix has no todense")
+    dense = jnp.asarray(M.todense().to_decimal(u.nS))
     spk = (np.random.default_rng(0).random((30, 20)) < 0.2).astype(np.float32)
 
     def run(W):
@@ -149,3 +147,40 @@ def test_align_pre_with_stp_and_delta_and_current():
     np.testing.assert_allclose(V, [-59., -58.], rtol=1e-6)
     with pytest.raises(TypeError, match="post must be"):
         projections.DeltaProj(jnp.ones((1, 2)), post=object())
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_current_proj_delivers_one_step_of_current(sparse):
+    W = np.array([[100., 0.], [50., 20.], [0., 300.]], np.float32)       # pA, pre x post
+    comm = (event.CSR.from_dense(W * u.pA) if sparse else jnp.asarray(W) * u.pA)
+    tau, R, dt = 10., 0.1, 0.1                                            # ms, GOhm, ms
+    post = brainsim.init_states(neurons.LIF(2, tau=tau * u.ms, R=R * u.Gohm, V_rest=-60. * u.mV,
+                                            V_reset=-70. * u.mV, V_th=0. * u.mV,
+                                            V_initializer=init.Constant(-60. * u.mV)))
+    p = projections.CurrentProj(comm, post=post)
+    s = np.array([1., 1., 0.], np.float32)
+    with brainsim.environ.context(dt=dt * u.ms):
+        p.update(jnp.asarray(s))
+        post()
+        V1 = np.asarray(post.V.value.to_decimal(u.mV))
+        post()   # the current was for one step only: V relaxes back to rest
+        V2 = np.asarray(post.V.value.to_decimal(u.mV))
+    I = s @ W                                                             # pA
+    decay = np.exp(-dt / tau)
+    expected1 = -60. + R * I * (1 - decay)                                # GOhm * pA = mV
+    np.testing.assert_allclose(V1, expected1, rtol=1e-5)
+    np.testing.assert_allclose(V2, -60. + (expected1 + 60.) * decay, rtol=1e-5)
+
+
+@pytest.mark.parametrize("W, pre_n, match", [
+    (np.ones((3, 4), np.float32), 3, r"comm has shape \(3, 4\) \(pre x post\) but post has 2 neurons"),
+    (np.ones((3, 2), np.float32), 5, r"comm has shape \(3, 2\) \(pre x post\) but pre has 5 neurons"),
+])
+def test_weight_shape_must_fit_pre_and_post(W, pre_n, match):
+    post = neurons.LIF(2)
+    pre = neurons.LIF(pre_n)
+    with pytest.raises(ValueError, match=match):
+        projections.CurrentProj(jnp.asarray(W) * u.mV, post=post, pre=pre)
+    with pytest.raises(ValueError, match=match):
+        projections.AlignPostProj(jnp.asarray(W) * u.nS, synapses.Expon(2), synapses.COBA(0. * u.mV),
+                                  post=post, pre=pre)

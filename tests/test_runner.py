@@ -91,3 +91,10 @@ def test_bad_arguments():
         run(a, 1. * u.ms, monitors={"x": 3}, progress=False)
     with pytest.raises(ValueError, match="every must be a positive int"):
         StateMonitor(a.V, every=0)
+
+
+def test_run_duration_needs_a_time_unit():
+    lif = brainsim.init_states(brainsim.neurons.LIF(2))
+    with brainsim.environ.context(dt=0.1 * u.ms):
+        with pytest.raises(ValueError, match=r"run: duration must be a time quantity such as 1000. \* u.ms"):
+            brainsim.run(lif, 10.)

@@ -104,6 +104,9 @@ def random_conn(n_pre: int, n_post: int, prob: float | Callable | None = None, n
     (10, 3)
     """
     seed = _seed_of(seed)
+    for name, v in (("n_pre", n_pre), ("n_post", n_post)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
+            raise ValueError(f"random_conn: {name} must be a non-negative int, got {v!r}.")
     n_pre, n_post = int(n_pre), int(n_post)
     if format not in ("csr", "fixed_pre", "fixed_post"):
         raise ValueError(f"random_conn: format must be 'csr', 'fixed_pre' or 'fixed_post', got {format!r}")

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from .. import environ, integrators, surrogate
 from .._dynamics import DynamicsModule
+from .._errors import UnitMismatchError
 from .._state import ShortTermState
 
 __all__ = ["Neuron", "mantissa", "wrap_like"]
@@ -120,9 +121,18 @@ class Neuron(DynamicsModule):
         Vm = mantissa(V)
         zero = self._zero_current(V, R)
         iunit: list = [None]
+        try:
+            first = zero + x
+        except u.UnitMismatchError:  # brainunit's error is no ValueError: name the argument
+            raise UnitMismatchError(
+                f"{type(self).__name__}: the input current x has unit {u.get_unit(x)}, but R * x "
+                f"must be a voltage like V ({u.get_unit(V)}); with R = {R} give x in "
+                f"{u.get_unit(zero)}. How to fix: convert x, or choose R so that R * x is a "
+                "voltage (R=1. takes the input in the unit of V)."
+            ) from None
 
         def total(vm):
-            I = self.sum_current_inputs(zero + x, wrap_like(vm, V))
+            I = self.sum_current_inputs(first, wrap_like(vm, V))
             iunit[0] = I.unit if isinstance(I, u.Quantity) else None
             return jnp.broadcast_to(jnp.asarray(mantissa(I), Vm.dtype), Vm.shape)
 

@@ -7,6 +7,7 @@ from typing import Any
 import brainunit as u
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._module import Module
 from ..event import BinaryArray
@@ -52,6 +53,28 @@ def _pre_size(pre: Any, comm: Any) -> int | None:
     return int(shape[0]) if shape is not None and len(shape) == 2 else None
 
 
+def _check_comm_shape(cls: str, comm: Any, pre: Any, post: Any) -> None:
+    """A weight matrix must map the pre population onto the post population."""
+    shape = getattr(comm, "shape", None)
+    if shape is None or len(shape) != 2:
+        return  # callables and scalars: checked by their own code
+    n_post = int(np.prod(post.varshape)) if hasattr(post, "varshape") else None
+    if n_post is not None and int(shape[1]) != n_post:
+        raise ValueError(
+            f"{cls}: comm has shape {tuple(shape)} (pre x post) but post has {n_post} neurons "
+            f"(varshape {tuple(post.varshape)}). How to fix: build the weights with "
+            f"n_post={n_post}, or pass the population they project to."
+        )
+    if pre is not None and hasattr(pre, "varshape"):
+        n_pre = int(np.prod(pre.varshape))
+        if int(shape[0]) != n_pre:
+            raise ValueError(
+                f"{cls}: comm has shape {tuple(shape)} (pre x post) but pre has {n_pre} neurons. "
+                "How to fix: build the weights with n_pre equal to the presynaptic population "
+                "size, or use a callable comm (e.g. lambda s: BinaryArray(s[:k]) @ W) for a subset."
+            )
+
+
 class Projection(Module):
     """Base class: holds the presynaptic population, an optional delay and ``comm``.
 
@@ -74,6 +97,7 @@ class Projection(Module):
         object.__setattr__(self, "_bs_post", post)
         object.__setattr__(self, "_bs_key", f"{type(self).__name__}{next(_COUNTER)}")
         self.comm = comm
+        _check_comm_shape(type(self).__name__, comm, pre, post)
         n_pre = _pre_size(pre, comm)
         if delay is not None:
             if n_pre is None:

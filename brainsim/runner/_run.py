@@ -156,6 +156,9 @@ class Runner:
     def run(self, duration: Any) -> RunResult:
         """Run for ``duration`` (a time quantity) and return the records."""
         dt = environ.get_dt()
+        if not (isinstance(duration, u.Quantity) and duration.unit.has_same_dim(u.second)):
+            raise ValueError(f"run: duration must be a time quantity such as 1000. * u.ms "
+                             f"(import brainunit as u); got {duration!r}.")
         steps = int(round(float(duration / dt)))
         if steps <= 0:
             raise ValueError(f"run: duration must be at least one time step ({dt}), got {duration}.")
