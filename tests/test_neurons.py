@@ -210,3 +210,14 @@ def test_poisson_rate_and_spike_times():
     np.testing.assert_array_equal(s, expect)
     with pytest.raises(ValueError, match="one time per spike"):
         neurons.SpikeTimeGenerator(4, [1, 2], [1.] * u.ms)
+
+
+def test_parameter_shape_must_fit_the_population():
+    with pytest.raises(ValueError, match=r"LIF: tau has shape \(5,\), which does not broadcast to the population shape \(3,\)"):
+        neurons.LIF(3, tau=jnp.ones(5) * u.ms)
+    neurons.LIF(3, tau=jnp.full(3, 10.) * u.ms)     # per-neuron values are fine
+
+
+def test_poisson_rates_must_be_non_negative():
+    with pytest.raises(ValueError, match="PoissonSpike: freqs must be non-negative rates"):
+        neurons.PoissonSpike(3, -20. * u.Hz)

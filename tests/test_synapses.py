@@ -195,3 +195,9 @@ def test_stdp_bounds_and_bad_input():
 def test_non_positive_time_constants_are_rejected(make):
     with pytest.raises(ValueError, match="must be positive"):
         make()
+
+
+def test_coba_reversal_potential_unit_is_named():
+    out = synapses.COBA(E=10.)
+    with pytest.raises(ValueError, match=r"COBA: the reversal potential E=10.0 and the membrane potential \(unit mV\)"):
+        out(jnp.ones(2) * u.nS, jnp.full(2, -60.) * u.mV)

@@ -46,6 +46,8 @@ class PoissonSpike(DynamicsModule):
         if not (isinstance(freqs, u.Quantity) and freqs.unit.has_same_dim(u.Hz)):
             raise ValueError(f"PoissonSpike: freqs must be a frequency such as 10. * u.Hz, "
                              f"got {freqs!r}.")
+        if not isinstance(freqs.mantissa, jax.core.Tracer) and not np.all(np.asarray(freqs.mantissa) >= 0):
+            raise ValueError(f"PoissonSpike: freqs must be non-negative rates, got {freqs!r}.")
         self.freqs = freqs
 
     def init_state(self, batch_size: int | None = None) -> None:

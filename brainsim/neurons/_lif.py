@@ -65,7 +65,7 @@ class LIF(Neuron):
         super().__init__(in_size, spk_fun=spk_fun, spk_reset=spk_reset,
                          detach_reset=detach_reset, method=method, name=name)
         cls = type(self).__name__
-        self.tau = check_time(cls, "tau", tau)
+        self.tau = check_time(cls, "tau", tau, shape=self.varshape)
         check_same_dim(cls, "V_th", V_th, V_reset=V_reset, V_rest=V_rest)
         self.V_th, self.V_reset, self.V_rest, self.R = V_th, V_reset, V_rest, R
         self.V_initializer = V_rest if V_initializer is None else V_initializer
@@ -151,7 +151,8 @@ class LIFRef(LIF):
                  V_reset: Any = 0. * u.mV, V_rest: Any = 0. * u.mV, R: Any = 1.,
                  tau_ref: Any = 2. * u.ms, V_initializer: Any = None, **kwargs: Any):
         super().__init__(in_size, tau, V_th, V_reset, V_rest, R, V_initializer, **kwargs)
-        self.tau_ref = check_time(type(self).__name__, "tau_ref", tau_ref, allow_zero=True)
+        self.tau_ref = check_time(type(self).__name__, "tau_ref", tau_ref, allow_zero=True,
+                                  shape=self.varshape)
 
     def init_state(self, batch_size: int | None = None) -> None:
         super().init_state(batch_size)
@@ -206,7 +207,7 @@ class ALIF(LIF):
                  tau_a: Any = 100. * u.ms, beta: Any = 0.1 * u.mV,
                  V_initializer: Any = None, **kwargs: Any):
         super().__init__(in_size, tau, V_th, V_reset, V_rest, R, V_initializer, **kwargs)
-        self.tau_a = check_time("ALIF", "tau_a", tau_a)
+        self.tau_a = check_time("ALIF", "tau_a", tau_a, shape=self.varshape)
         check_same_dim("ALIF", "V_th", V_th, beta=beta)
         self.beta = beta
 

@@ -5,6 +5,8 @@ from typing import Any
 
 import brainunit as u
 
+from .._errors import UnitMismatchError
+
 __all__ = ["SynOut", "COBA", "CUBA", "MgBlock"]
 
 
@@ -43,7 +45,14 @@ class COBA(SynOut):
         self.E = E
 
     def __call__(self, g: Any, V: Any) -> Any:
-        return g * (self.E - V)
+        try:
+            return g * (self.E - V)
+        except u.UnitMismatchError:  # brainunit's error is no ValueError: name the argument
+            raise UnitMismatchError(
+                f"COBA: the reversal potential E={self.E!r} and the membrane potential (unit "
+                f"{u.get_unit(V)}) must have the same kind of unit. How to fix: give E as a "
+                "voltage such as 0. * u.mV, or as a plain number for unitless models."
+            ) from None
 
 
 class CUBA(SynOut):
