@@ -45,11 +45,10 @@ class JittedFunction:
     __module__ = "brainsim"
 
     def __init__(self, fn: Callable, static_argnums: Sequence[int] = (),
-                 static_argnames: Sequence[str] = (), donate_states: bool = False):
+                 static_argnames: Sequence[str] = ()):
         self.fn = fn
         self._static_argnums = tuple(static_argnums)
         self._static_argnames = tuple(static_argnames)
-        self._donate = donate_states
         self.states: list[State] = []
         self._epoch = _state._EPOCH[0]
         self._compiled = self._make()
@@ -70,8 +69,7 @@ class JittedFunction:
             return out, written
 
         statics = (0,) + tuple(i + 2 for i in self._static_argnums)
-        return jax.jit(pure, static_argnums=statics, static_argnames=self._static_argnames,
-                       donate_argnums=(1,) if self._donate else ())
+        return jax.jit(pure, static_argnums=statics, static_argnames=self._static_argnames)
 
     def _rediscover(self, extra: list[State] | None) -> None:
         if extra is None:
@@ -118,7 +116,7 @@ class JittedFunction:
 
 
 def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
-        static_argnames: str | Sequence[str] = (), donate_states: bool = False):
+        static_argnames: str | Sequence[str] = ()):
     """Compile a function that reads and writes :class:`~brainsim.State` s.
 
     The states are found by tracing ``fn``: do not pass the model in. New
@@ -131,9 +129,6 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
         first call. Can be used as a decorator, with or without arguments.
     static_argnums, static_argnames : int or sequence, optional
         Arguments that are Python values (compiled into the program).
-    donate_states : bool, default False
-        Let XLA reuse the states' buffers for their new values. Faster for
-        large states; the old values must not be kept elsewhere.
 
     Returns
     -------
@@ -160,7 +155,7 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
         static_argnames = (static_argnames,)
     if fn is None:
         return functools.partial(jit, static_argnums=static_argnums,
-                                 static_argnames=static_argnames, donate_states=donate_states)
+                                 static_argnames=static_argnames)
     if not callable(fn):
         raise TypeError(f"brainsim.jit expects a callable, got {type(fn).__name__}.")
-    return JittedFunction(fn, static_argnums, static_argnames, donate_states)
+    return JittedFunction(fn, static_argnums, static_argnames)
