@@ -57,10 +57,6 @@ class SpikeMonitor:
         x = jnp.pad(s, (0, pad)).reshape(-1, 8).astype(jnp.float32)
         return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
 
-    def compress(self, block: Any) -> Any:
-        """A block of recorded steps ``(k, ...)``: already packed by :meth:`record`."""
-        return block
-
     def finish(self, data: Any, t: Any, n: int | None = None) -> "SpikeRecord":
         data = np.asarray(data)
         if not self.compact:

@@ -118,20 +118,16 @@ class Runner:
 
         # Inner loops restart their clock at i0, which is computed from the outer loop's
         # step index so that environ.get_t() is the true time in every step.
-        def compress(per):
-            return {n: (fine[n].compress(v) if hasattr(fine[n], "compress") else v)
-                    for n, v in per.items()}
-
         def run_steps(xs, n, i0, show=False):
             if not coarse:
-                return compress(for_loop(step, *xs, length=n, i0=i0, progress=show)), {}
+                return for_loop(step, *xs, length=n, i0=i0, progress=show), {}
 
             def sub(*xc):
                 per = for_loop(step, *xc, length=k, i0=i0 + environ.get_i() * k)
                 return per, {c: m.record() for c, m in coarse.items()}
 
             per, dec = for_loop(sub, *split(xs, n // k, k), length=n // k, progress=show)
-            return compress(merge(per, n)), dec
+            return merge(per, n), dec
 
         def loop(xs):
             main = n_chunks * chunk
