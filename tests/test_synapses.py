@@ -181,7 +181,7 @@ def test_stdp_bounds_and_bad_input():
         synapses.STDP(jnp.zeros((2, 2)), 2, 2)
     with pytest.raises(ValueError, match="dense weights must have shape"):
         synapses.STDP(brainsim.State(jnp.zeros((3, 2))), 2, 2)
-    with pytest.raises(ValueError, match="tau must be a time"):
+    with pytest.raises(ValueError, match="tau must be a positive time"):
         synapses.Expon(3, tau=5.)
     with pytest.raises(ValueError, match="U must be in"):
         synapses.STP(3, U=1.5)
@@ -193,7 +193,7 @@ def test_stdp_bounds_and_bad_input():
     lambda: synapses.NMDA(3, tau_rise=-2. * u.ms),
 ])
 def test_non_positive_time_constants_are_rejected(make):
-    with pytest.raises(ValueError, match="must be positive"):
+    with pytest.raises(ValueError, match="must be a positive time quantity"):
         make()
 
 

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from .. import environ, integrators, surrogate
 from .._dynamics import DynamicsModule
+from .._checks import check_shape, check_time  # noqa: F401  (re-exported to the models)
 from .._errors import UnitMismatchError
 from .._state import ShortTermState
 
@@ -166,37 +167,6 @@ class Neuron(DynamicsModule):
     def get_spike(self) -> jax.Array:
         """The spikes of the last step (float 0/1, population shape)."""
         return self.spike.value
-
-
-def check_time(cls: str, name: str, value: Any, allow_zero: bool = False,
-               shape: tuple | None = None) -> Any:
-    """Raise unless ``value`` is a positive (or zero) time quantity (broadcastable to ``shape``)."""
-    ok = isinstance(value, u.Quantity) and value.unit.has_same_dim(u.second)
-    if ok:
-        with jax.ensure_compile_time_eval():   # parameters are concrete even inside a trace
-            m = jnp.asarray(value.to_decimal(u.ms))
-            ok = bool(jnp.all(m >= 0)) if allow_zero else bool(jnp.all(m > 0))
-    if not ok:
-        what = "a non-negative" if allow_zero else "a positive"
-        raise ValueError(
-            f"{cls}: {name} must be {what} time quantity such as 10. * u.ms, got {value!r}. "
-            "(import brainunit as u)")
-    if shape is not None:
-        check_shape(cls, name, value, shape)
-    return value
-
-
-def check_shape(cls: str, name: str, value: Any, shape: tuple) -> None:
-    """Raise unless a parameter broadcasts to the population's shape."""
-    got = tuple(jnp.shape(u.get_mantissa(value)))
-    try:
-        ok = tuple(jnp.broadcast_shapes(got, tuple(shape))) == tuple(shape)
-    except ValueError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"{cls}: {name} has shape {got}, which does not broadcast to the population shape "
-            f"{tuple(shape)}. How to fix: give a scalar or an array of shape {tuple(shape)}.")
 
 
 def check_same_dim(cls: str, ref_name: str, ref: Any, **others: Any) -> None:

@@ -6,9 +6,9 @@ from typing import Any
 import brainunit as u
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from .. import environ
+from .._checks import check_time
 from .. import init as bsinit
 from .._dynamics import DynamicsModule
 
@@ -16,12 +16,8 @@ __all__ = ["Synapse", "decay", "check_tau"]
 
 
 def check_tau(cls: str, name: str, tau: Any) -> Any:
-    if not (isinstance(tau, u.Quantity) and tau.unit.has_same_dim(u.second)):
-        raise ValueError(f"{cls}: {name} must be a time quantity such as 5. * u.ms, got {tau!r}.")
-    if not isinstance(tau.mantissa, jax.core.Tracer) and not np.all(np.asarray(tau.mantissa) > 0):
-        raise ValueError(f"{cls}: {name} must be positive, got {tau!r}. A time constant <= 0 "
-                         "makes the synapse grow without bound.")
-    return tau
+    """A synapse time constant: a positive time quantity."""
+    return check_time(cls, name, tau)
 
 
 def decay(tau: Any) -> jax.Array:

@@ -1,0 +1,45 @@
+"""Checks of model parameters shared by neurons, synapses and inputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import brainunit as u
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+__all__ = ["check_time", "check_shape"]
+
+
+def check_time(cls: str, name: str, value: Any, allow_zero: bool = False,
+               shape: tuple | None = None) -> Any:
+    """Raise unless ``value`` is a positive (or zero) time quantity (broadcastable to ``shape``).
+
+    Traced values (a time constant being trained) are checked for their unit only.
+    """
+    ok = isinstance(value, u.Quantity) and value.unit.has_same_dim(u.second)
+    if ok and not isinstance(value.mantissa, jax.core.Tracer):
+        m = np.asarray(value.to_decimal(u.ms))
+        ok = bool(np.all(m >= 0)) if allow_zero else bool(np.all(m > 0))
+    if not ok:
+        what = "a non-negative" if allow_zero else "a positive"
+        raise ValueError(
+            f"{cls}: {name} must be {what} time quantity such as 10. * u.ms, got {value!r}. "
+            "(import brainunit as u)")
+    if shape is not None:
+        check_shape(cls, name, value, shape)
+    return value
+
+
+def check_shape(cls: str, name: str, value: Any, shape: tuple) -> None:
+    """Raise unless a parameter broadcasts to the population's shape."""
+    got = tuple(jnp.shape(u.get_mantissa(value)))
+    try:
+        ok = tuple(jnp.broadcast_shapes(got, tuple(shape))) == tuple(shape)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{cls}: {name} has shape {got}, which does not broadcast to the population shape "
+            f"{tuple(shape)}. How to fix: give a scalar or an array of shape {tuple(shape)}.")
