@@ -3,10 +3,11 @@ import brainunit as u
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import brainsim
-from brainsim import event, init, neurons, projections, synapses
+from brainsim import event, init, neurons, projections, synapses, train
 
 
 @pytest.fixture(autouse=True)
@@ -298,7 +299,7 @@ def test_grad_through_a_run_wrt_the_comm_state_matches_finite_differences():
 
 def test_sparse_weights_learned_per_synapse_through_a_callable_comm():
     """The documented wiring for per-synapse learned sparse weights: its gradient is the
-    dense gradient at the stored entries, and an SGD step inside jit changes the next run."""
+    dense gradient at the stored entries, and an optimizer step inside jit changes the next run."""
     spk = _spikes(T=20, seed=5)
     M = event.CSR.from_dense(_W0)
     rows, cols = np.repeat(np.arange(4), np.diff(np.asarray(M.indptr))), np.asarray(M.indices)
@@ -311,11 +312,9 @@ def test_sparse_weights_learned_per_synapse_through_a_callable_comm():
     gd = np.asarray(brainsim.grad(dense_loss, grad_states=wd)().to_decimal(u.nS))
     np.testing.assert_allclose(g, gd[rows, cols], rtol=1e-5)
 
-    @brainsim.jit
-    def sgd():
-        w.value = w.value - 0.1 * brainsim.grad(loss, grad_states=w)()
-    before = float(loss())
-    sgd()
+    opt = train.Optimizer(optax.sgd(0.1), [w])
+    step = train.make_train_step(loss, opt)          # grad + update, compiled by brainsim.jit
+    before = float(step())
     W1 = np.zeros_like(_W0)
     W1[rows, cols] = np.asarray(w.value.to_decimal(u.nS))
     wd.value = jnp.asarray(W1) * u.nS
