@@ -101,6 +101,9 @@ def test_out_of_range_index_is_refused():
         run(m, 1. * u.ms, progress=False, monitors={"V": StateMonitor(m.V, [-1])})
     with pytest.raises(ValueError, match="indices must be a 1-D sequence of ints"):
         StateMonitor(m.V, [0.5])
+    with pytest.raises(TypeError, match=r"StateMonitor: LIFRef has no state 'value' to record; "
+                                        r"give one of its States \(e.g. neuron.V\)"):
+        StateMonitor(m)
     np.testing.assert_array_equal(np.asarray(m.V.value.mantissa), v)
 
 

@@ -14,6 +14,7 @@ import brainunit as u
 import jax.numpy as jnp
 import numpy as np
 
+from .._module import Module
 from .._state import State
 from ._records import Rate, SpikeRecord, Trace
 
@@ -45,6 +46,10 @@ def _getter(who: str, target: Any, attr: str) -> Callable[[], Callable[[], Any]]
     if isinstance(getattr(target, attr, None), State):
         # looked up each time: init_states may have replaced it
         return lambda: (lambda: getattr(target, attr).value)
+    if isinstance(target, Module):
+        # calling a module would advance it: it is not a reader of a value
+        raise TypeError(f"{who}: {type(target).__name__} has no state {attr!r} to record; give "
+                        "one of its States (e.g. neuron.V) or a callable returning the value.")
     if callable(target):
         return lambda: target
     raise TypeError(f"{who}: cannot record from {target!r}: give a neuron, a State or a callable "
@@ -206,8 +211,8 @@ class StateMonitor(_Monitor):
     def prepare(self) -> None:
         self._get = self._resolve()
         if self.indices is not None:
-            n = int(np.shape(u.get_mantissa(self._get()))[-1]) if np.ndim(
-                u.get_mantissa(self._get())) else 0
+            shape = np.shape(u.get_mantissa(self._get()))
+            n = int(shape[-1]) if shape else 0
             bad = self.indices[(self.indices < 0) | (self.indices >= n)]
             if bad.size:
                 raise ValueError(

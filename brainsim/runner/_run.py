@@ -118,10 +118,13 @@ class Runner:
 
     A :class:`StateMonitor` records the state at the start of each step, before
     the update, so ``values[k]`` holds at ``t[k] = t0 + k * every * dt``
-    (``values[0]`` is the state the run starts from); the spikes emitted
-    during step ``k`` are stamped ``t0 + k * dt``. ``t0`` is the model's time
-    when the run starts: successive runs continue the clock (also through
-    :func:`run`), and ``init_states``/``reset_states`` restart it at 0.
+    (``values[0]`` is the state the run starts from; a run of ``n`` steps gives
+    ``ceil(n / every)`` samples); the spikes emitted during step ``k`` are
+    stamped ``t0 + k * dt``. ``t0`` is the model's time when the run starts:
+    successive runs continue the clock (also through :func:`run`), and
+    ``init_states``/``reset_states`` restart it at 0. A decimated monitor keeps
+    the grid of multiples of ``every * dt`` across runs, so a run that starts off
+    that grid begins at its next point (see :class:`StateMonitor`).
 
     Parameters
     ----------
@@ -275,6 +278,7 @@ class Runner:
         for k, m in self.monitors.items():
             rows = plan[k][1] if k not in streamed else 2 * -(-chunk // m.every)
             sizes[k] = (rows * m.row_bytes, f"{rows} x {m.shape} {m.dtype} values")
+        sizes["(time axis)"] = (8 * steps, f"{steps} float64 times")
         _memory.check_records_fit(sizes, _memory.available_memory())
 
         if not streamed:
