@@ -181,6 +181,9 @@ def test_streamed_record_equals_the_in_memory_record(tmp_path, monkeypatch, ever
         np.testing.assert_array_equal(b["spk"].dense(), a["spk"].dense())
     got = [g[0] for g in got]
     mem = [g[0] for g in mem]
+    with pytest.raises(ValueError, match="cannot write path=.*the folder .* does not exist"):
+        run(_lif(), 1. * u.ms, progress=False,
+            monitors={"V": StateMonitor(_lif().V, path=tmp_path / "no" / "v.h5")})
     # the file reads on its own; read() gives a range of rows with the unit
     with h5py.File(tmp_path / "v.h5") as f:
         np.testing.assert_array_equal(f["values"][...], np.asarray(got[1]["V"].values.mantissa))

@@ -210,6 +210,11 @@ class StateMonitor(_Monitor):
 
     def prepare(self) -> None:
         self._get = self._resolve()
+        if self.path is not None:
+            folder = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(folder):
+                raise ValueError(f"StateMonitor: cannot write path={self.path!r}: the folder "
+                                 f"{folder!r} does not exist; create it or give another path.")
         if self.indices is not None:
             shape = np.shape(u.get_mantissa(self._get()))
             n = int(shape[-1]) if shape else 0

@@ -55,9 +55,10 @@ def _as_monitor(name: str, m: Any) -> Any:
 
 
 def _whole_steps(ratio: float) -> tuple[int, bool]:
-    # Durations and dt are decimal numbers, so duration / dt is whole only up to rounding.
+    # Durations and dt are decimal numbers, so duration / dt is whole only up to rounding
+    # (float64: ~1e-16 relative; a float32 mantissa: ~1e-7).
     steps = int(round(ratio))
-    return steps, abs(ratio - steps) <= min(0.25, 1e-6 * max(1., abs(ratio)))
+    return steps, abs(ratio - steps) <= min(0.01, 1e-6 * max(1., abs(ratio)))
 
 
 def _fmt_ms(x: float) -> str:
