@@ -110,6 +110,12 @@ def _samples(i0: int, n: int, every: int) -> tuple[int, int]:
     return first, -(-(i0 + n) // every) - first
 
 
+def _first_rows(buf: Any, count: int) -> Any:
+    # a run that starts off the monitor's grid fills one row less than the buffer holds;
+    # slice only then, as slicing copies the whole record
+    return buf if count == buf.shape[0] else buf[:count]
+
+
 def _mantissa(x: Any) -> Any:
     return u.get_mantissa(x)
 
@@ -284,8 +290,7 @@ class Runner:
 
         if not streamed:
             bufs, ys = self._call(steps, i0, xs, self.progress)
-            data = {k: ys[k] if m.every == 1 or m.when == "end" else bufs[k][:plan[k][1]]
-                    for k, m in self.monitors.items()}
+            data = {**ys, **{k: _first_rows(b, plan[k][1]) for k, b in bufs.items()}}
         else:
             data = self._run_streamed(steps, i0, xs, chunk, plan, streamed, dt_ms)
         t = (i0 + np.arange(steps)) * dt_ms * u.ms
@@ -313,8 +318,8 @@ class Runner:
                 part = tuple(jax.tree_util.tree_map(lambda x: x[a:a + c], x) for x in xs)
                 bufs, ys = jax.device_get(self._call(c, i0 + a, part, False))
                 for k, m in self.monitors.items():
-                    rows = ys[k] if (m.every == 1 or m.when == "end") else \
-                        bufs[k][:_samples(i0 + a, c, m.every)[1]]
+                    rows = ys[k] if k in ys else \
+                        _first_rows(bufs[k], _samples(i0 + a, c, m.every)[1])
                     (sinks[k].write if k in streamed else kept[k].append)(np.asarray(rows))
                 if bar:
                     bar.update(a + c)
