@@ -89,6 +89,14 @@ class Trace:
     values : Quantity or array, shape (samples, ...) (the recorded value's shape)
     path : str or None
         The HDF5 file of a streamed trace.
+
+    Examples
+    --------
+    >>> import brainunit as u, numpy as np
+    >>> from brainsim.runner import Trace
+    >>> tr = Trace(np.arange(3) * 0.1 * u.ms, np.zeros((3, 2)) * u.mV)
+    >>> len(tr), tr.read(1).shape, tr.path is None
+    (3, (2, 2), True)
     """
 
     __module__ = "brainsim.runner"
