@@ -267,6 +267,7 @@ def _lifecycle(model: Module, method: str, batch_size: int | None) -> None:
         )
     for module in [model, *model.modules()]:
         getattr(module, method)(batch_size)
+        module.__dict__.pop("_bs_time_ms", None)  # the runner's clock restarts at 0
 
 
 def init_states(model: Module, batch_size: int | None = None) -> Module:
