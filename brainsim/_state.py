@@ -54,7 +54,8 @@ def _leaf_sig(x: Any) -> tuple:
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         dtype = np.result_type(x)
-    return shape, jax.dtypes.canonicalize_dtype(dtype)
+    # Extended dtypes (typed PRNG keys) are their own canonical form.
+    return shape, jax.dtypes.canonicalize_dtype(dtype, allow_extended_dtype=True)
 
 
 def _describe(value: Any) -> str:
