@@ -9,6 +9,7 @@ function uses without being told.
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from typing import Any, Callable
 
@@ -33,10 +34,9 @@ __all__ = [
 # one truthiness test per read.
 _TRACE_STACK: list["StateTrace"] = []
 
-# Bumped whenever a State joins a model. A compiled function that captured a
-# set of states checks it to notice that a model was rebuilt (for example by
-# ``init_states``) and rediscovers its states.
-_EPOCH = [0]
+# Gives every State a serial number that is never reused (unlike ``id``), so
+# a compiled program can be keyed on exactly the states it was traced with.
+_SERIALS = itertools.count()
 
 # True while ``reset_state`` runs: the states ``init_state`` creates then are
 # only carriers of fresh values, which Module.__setattr__ copies into the
@@ -108,7 +108,7 @@ class State:
     """
 
     __module__ = "brainsim"
-    __slots__ = ("_value", "_owner", "_attr", "_label", "__weakref__")
+    __slots__ = ("_value", "_owner", "_attr", "_label", "_serial", "_replaced", "__weakref__")
 
     def __init__(self, value: Any, name: str | None = None):
         if _TRACE_STACK and not _RESETTING[0]:
@@ -122,8 +122,11 @@ class State:
         self._owner = None
         self._attr = None
         self._label = name
-        if not _RESETTING[0]:
-            _EPOCH[0] += 1
+        self._serial = next(_SERIALS)
+        # Counts how often a module attribute holding this state was given
+        # another value; a compiled function that uses the state then
+        # rediscovers its states (see brainsim.jit).
+        self._replaced = 0
 
     # -- naming ---------------------------------------------------------
     def _set_owner(self, owner: Any, attr: str) -> None:
