@@ -9,7 +9,6 @@ function uses without being told.
 
 from __future__ import annotations
 
-import itertools
 import weakref
 from typing import Any, Callable
 
@@ -35,9 +34,6 @@ __all__ = [
 # one truthiness test per read.
 _TRACE_STACK: list["StateTrace"] = []
 
-# Gives every State a serial number that is never reused (unlike ``id``), so
-# a compiled program can be keyed on exactly the states it was traced with.
-_SERIALS = itertools.count()
 
 # True while ``reset_state`` runs: the states ``init_state`` creates then are
 # only carriers of fresh values, which Module.__setattr__ copies into the
@@ -116,7 +112,7 @@ class State:
     """
 
     __module__ = "brainsim"
-    __slots__ = ("_value", "_owner", "_attr", "_label", "_serial", "_replaced", "__weakref__")
+    __slots__ = ("_value", "_owner", "_attr", "_label", "_replaced", "__weakref__")
 
     def __init__(self, value: Any, name: str | None = None):
         if _TRACE_STACK and not _RESETTING[0]:
@@ -130,7 +126,6 @@ class State:
         self._owner = None
         self._attr = None
         self._label = name
-        self._serial = next(_SERIALS)
         # Counts how often a module attribute holding this state was given
         # another value; a compiled function that uses the state then
         # rediscovers its states (see brainsim.jit).

@@ -1,20 +1,20 @@
 """``brainsim.jit``: compile a function that reads and writes states.
 
 How it works. The function is wrapped in a pure function
-``pure(env, key, static, state_values, args, kwargs) -> (out, new_values)``
-and handed to one ``jax.jit``. Which states to pass in is learned by tracing:
-a state the trace meets that is not yet known aborts that trace, joins the
-known list, and the call is traced again. ``jax.jit``'s own cache then keys on
-the shapes and dtypes of the arguments *and* the states, on ``env`` (the
-environ settings such as ``dt``, so a new ``dt`` recompiles), on the static
-arguments, and on ``key``: the serial numbers of the states, so a program is
-only reused with the states it was traced for. Unwritten states come back as
-``None``, which costs nothing in the output pytree.
+``pure(env, static, state_values, args, kwargs) -> (out, new_values)`` and
+handed to ``jax.jit``. Which states to pass in is learned by tracing: a state
+the trace meets that is not yet known aborts that trace, joins the known
+list, and the call is traced again (with a new ``jax.jit``: programs traced
+for the old list can never be called again). ``jax.jit``'s own cache then
+keys on the shapes and dtypes of the arguments *and* the states, on ``env``
+(the environ settings such as ``dt``, so a new ``dt`` recompiles) and on the
+static arguments. Unwritten states come back as ``None``, which costs
+nothing in the output pytree.
 
 When is it traced again? Only when one of *its* states was replaced: the
 module attribute that held it was given another value (``init_states``
 creates new states, for example), or nothing but this function still holds
-it. The function then rediscovers its states on the next call; creating
+it. The function then rediscovers its states on the next call. Creating
 unrelated states costs nothing, and the programs compiled for other
 signatures stay cached.
 """
@@ -62,8 +62,7 @@ class JittedFunction:
         # replaced in the user's code, and must be rediscovered, not kept alive.
         self._refs: list[weakref.ref] = []
         self._replaced: list[int] = []   # each state's replacement count when found
-        self._tracing: list[list[State]] = [[]]
-        self._compiled = self._make()
+        self._compiled = self._make([])
         functools.update_wrapper(self, fn)
 
     @property
@@ -71,39 +70,38 @@ class JittedFunction:
         live = [r() for r in self._refs]
         return [s for s in live if s is not None]
 
-    def _make(self) -> Callable:
+    def _make(self, known: list[State]) -> Callable:
         fn = self.fn
-        tracing = self._tracing
+        self._refs = [weakref.ref(s) for s in known]
+        self._replaced = [s._replaced for s in known]
+        # The program holds the states only weakly too; they are alive whenever
+        # it is traced, because __call__ holds them.
+        refs = self._refs
 
-        def pure(env: tuple, key: tuple, static: tuple, values: list, args: tuple,
-                 kwargs: dict):
-            known = tracing[0]
+        def pure(env: tuple, static: tuple, values: list, args: tuple, kwargs: dict):
+            states = [r() for r in refs]
             args, kwargs = StaticArgs.merge(static, args, kwargs)
             with StateTrace() as trace:
-                trace.swap_in(known, values)
+                trace.swap_in(states, values)
                 out = fn(*args, **kwargs)
-                new = trace.states[len(known):]
+                new = trace.states[len(states):]
                 if new:
                     raise _NewStates(new)
-                written = [s._value if trace.was_written(s) else None for s in known]
+                written = [s._value if trace.was_written(s) else None for s in states]
             return out, written
 
-        return jax.jit(pure, static_argnums=(0, 1, 2))
+        return jax.jit(pure, static_argnums=(0, 1))
 
     def _current_states(self) -> list[State]:
-        """The known states, or none if one of them was replaced since."""
+        """The known states; rediscovered if one of them was replaced since."""
         states = []
         for ref, count in zip(self._refs, self._replaced):
             s = ref()
             if s is None or s._replaced != count:
-                self._remember([])
+                self._compiled = self._make([])
                 return []
             states.append(s)
         return states
-
-    def _remember(self, states: list[State]) -> None:
-        self._refs = [weakref.ref(s) for s in states]
-        self._replaced = [s._replaced for s in states]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         states = self._current_states()
@@ -114,18 +112,14 @@ class JittedFunction:
                 values = [s.value for s in states]
             else:
                 values = [s._value for s in states]
-            key = tuple(s._serial for s in states)
-            self._tracing[0] = states
             try:
-                out, written = self._compiled(_environ._SIGNATURE[0], key, static, values,
+                out, written = self._compiled(_environ._SIGNATURE[0], static, values,
                                               dyn_args, dyn_kwargs)
                 break
             except _NewStates as e:
                 seen = {id(s) for s in states}
                 states = states + [s for s in e.states if id(s) not in seen]
-                self._remember(states)
-            finally:
-                self._tracing[0] = []
+                self._compiled = self._make(states)
         if nested:
             for s, v in zip(states, written):
                 if v is not None:
@@ -138,8 +132,7 @@ class JittedFunction:
 
     def clear_cache(self) -> None:
         """Drop compiled programs and rediscover the states on the next call."""
-        self._remember([])
-        self._compiled = self._make()
+        self._compiled = self._make([])
 
     def __repr__(self) -> str:
         return f"brainsim.jit({getattr(self.fn, '__qualname__', self.fn)!r})"
