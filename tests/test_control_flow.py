@@ -316,3 +316,20 @@ def test_exported_with_all():
     for name in ["cond", "switch", "while_loop", "fori_loop"]:
         assert name in brainsim.__all__ and name in brainsim.transforms.__all__
         assert getattr(brainsim, name) is getattr(brainsim.transforms, name)
+
+
+def test_shared_state_written_under_a_per_lane_predicate_is_refused_by_vmap():
+    m = M(batch=len(XS))
+    before = values(m)
+    shared = brainsim.State(jnp.zeros(()), name="shared")
+
+    def step(x):
+        def up():
+            shared.value = shared.value + 1.0
+        brainsim.cond(x.sum() > 0, up, lambda: None)
+        return x
+
+    with pytest.raises(TraceContextError, match=r"\['shared'\] are shared by all lanes"):
+        brainsim.vmap(step, batched_states=[m.a])(XS)
+    assert float(shared.value) == 0.0
+    assert_values_close(values(m), before)
