@@ -51,6 +51,13 @@ class Neuron(DynamicsModule):
     the population's shape), which projections read and
     ``brainsim.event.BinaryArray(neuron.spike.value) @ matrix`` consumes.
 
+    A model declares the states its ODE evolves in ``_ode_vars`` (``V``
+    first) and their derivatives together in :meth:`derivative`, which takes
+    and returns a dict keyed by those names. :meth:`_step_ode` advances all of
+    them jointly, so every method keeps its order on coupled models (``V``
+    and an adaptation current, gating variables); spikes and resets are
+    applied after the joint step.
+
     Currents registered with :meth:`add_current_input` are summed each step;
     callables get the membrane potential ``V`` (conductance outputs). Within
     one step a callable input is linearised around the current ``V``, which
@@ -75,6 +82,8 @@ class Neuron(DynamicsModule):
     """
 
     __module__ = "brainsim.neurons"
+    #: The states the ODE integrates jointly, membrane potential first.
+    _ode_vars: tuple[str, ...] = ("V",)
 
     def __init__(self, in_size: Any, *, spk_fun: Any = "sigmoid", spk_reset: str = "hard",
                  detach_reset: bool = True, method: str | Callable = "exp_euler",
@@ -149,6 +158,47 @@ class Neuron(DynamicsModule):
     def integrate(self, f: Callable, y: Any, *args: Any) -> Any:
         """One step of ``dy/dt = f(y, t, *args)`` with this neuron's method."""
         return self._bs_integral(f, y, _now(), environ.get_dt(), *args)
+
+    def derivative(self, y: dict, t: Any, I: Callable[[Any], Any]) -> dict:
+        """The derivatives of every variable in ``_ode_vars``, together.
+
+        Parameters
+        ----------
+        y : dict
+            The variables by name (``y['V']`` the membrane potential).
+        t : Quantity (time)
+        I : callable
+            ``I(V)``, the summed input current at membrane potential ``V``.
+
+        Returns
+        -------
+        dict
+            ``dy/dt`` with the keys of ``y``, each in unit of the variable / time.
+        """
+        raise TypeError(f"{type(self).__name__} must define derivative(y, t, I) returning "
+                        f"the derivatives of {self._ode_vars} as a dict.")
+
+    def _step_ode(self, x: Any, R: Any = 1., hold: Any = None) -> dict:
+        """Advance every variable of ``_ode_vars`` one step jointly.
+
+        ``x`` is the external current, ``R`` the input resistance. Where the
+        boolean ``hold`` is true, ``V`` does not move (refractory neurons).
+        Delta inputs are added to ``V`` after the step.
+        """
+        y = {k: getattr(self, k).value for k in self._ode_vars}
+        I = self.input_current(x, y["V"], R)
+        f = self.derivative
+        if hold is not None:
+            def f(y, t, I):
+                dy = self.derivative(y, t, I)
+                dV = dy["V"]
+                zero = dV * 0.
+                dy["V"] = u.math.where(hold, zero, dV) if isinstance(dV, u.Quantity) else \
+                    jnp.where(hold, zero, dV)
+                return dy
+        y = self.integrate(f, y, I)
+        y["V"] = self.sum_delta_inputs(y["V"])
+        return y
 
     def spike_of(self, V: Any, V_th: Any, scale: Any) -> jax.Array:
         """Surrogate spike of ``(V - V_th) / scale`` (float 0/1)."""

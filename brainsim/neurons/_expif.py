@@ -29,16 +29,18 @@ class _RefractoryIF(LIF):
         super().init_state(batch_size)
         self.refractory = HiddenState(jnp.zeros(self.batched_shape(batch_size), jnp.int32))
 
-    def _extra(self, V: Any, spike: Any) -> None:
-        """Update further variables after the spike (adaptation)."""
+    def _extra(self, y: dict, spike: Any) -> None:
+        """Store the other variables of the joint step ``y``, after the spike (adaptation)."""
 
     def update(self, x: Any = 0.) -> Any:
         self._run_before()
         left = self.refractory.value
         ref = left > 0
-        V = _where(ref, self.V_reset, self._step_V(x))
+        # one variable: the clamp below is enough; coupled ones must see V held in the step
+        y = self._step_ode(x, self.R, hold=ref if len(self._ode_vars) > 1 else None)
+        V = _where(ref, self.V_reset, y["V"])
         spike = self.spike_of(V, self.V_th, self.V_th - self.V_reset) * (1. - ref)
-        self._extra(V, spike)
+        self._extra(y, spike)
         self.V.value = self.reset(V, spike, self.V_th, self.V_reset)
         n_ref = refractory_steps(type(self).__name__, self.tau_ref)
         self.refractory.value = jnp.where(spike > 0, n_ref, jnp.maximum(left - 1, 0))
@@ -84,9 +86,10 @@ class ExpIF(_RefractoryIF):
         check_same_dim(type(self).__name__, "V_th", V_th, V_T=V_T, delta_T=delta_T)
         self.V_T, self.delta_T = V_T, delta_T
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        V = y["V"]
         ex = self.delta_T * u.math.exp((V - self.V_T) / self.delta_T)
-        return (self.V_rest - V + ex + self.R * I(V)) / self.tau
+        return {"V": (self.V_rest - V + ex + self.R * I(V)) / self.tau}
 
 
 class AdEx(ExpIF):
@@ -136,15 +139,15 @@ class AdEx(ExpIF):
         self.w = HiddenState(z if unit.is_unitless and not isinstance(self.b, u.Quantity)
                              else u.Quantity(z, unit=unit))
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
-        w = self.w.value
-        return super().derivative(V, t, lambda v: I(v) - w)
+    _ode_vars = ("V", "w")
 
-    def _extra(self, V: Any, spike: Any) -> None:
-        Vold = self.V.value
-        w = self.integrate(lambda w, t: (self.a * (Vold - self.V_rest) - w) / self.tau_w,
-                           self.w.value)
-        self.w.value = w + self.b * spike
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        V, w = y["V"], y["w"]
+        dV = super().derivative(y, t, lambda v: I(v) - w)["V"]
+        return {"V": dV, "w": (self.a * (V - self.V_rest) - w) / self.tau_w}
+
+    def _extra(self, y: dict, spike: Any) -> None:
+        self.w.value = y["w"] + self.b * spike
 
 
 class QuaIF(_RefractoryIF):
@@ -180,5 +183,6 @@ class QuaIF(_RefractoryIF):
         check_same_dim("QuaIF", "V_th", V_th, V_c=V_c)
         self.V_c, self.c = V_c, c
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
-        return (self.c * (V - self.V_rest) * (V - self.V_c) + self.R * I(V)) / self.tau
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        V = y["V"]
+        return {"V": (self.c * (V - self.V_rest) * (V - self.V_c) + self.R * I(V)) / self.tau}

@@ -75,6 +75,7 @@ class HH(Neuron):
     """
 
     __module__ = "brainsim.neurons"
+    _ode_vars = ("V", "m", "h", "n")
 
     def __init__(self, in_size: Any, C: Any = 200. * u.pF, g_L: Any = 10. * u.nS,
                  g_Na: Any = 20. * u.uS, g_K: Any = 6. * u.uS, E_L: Any = -60. * u.mV,
@@ -117,10 +118,8 @@ class HH(Neuron):
         """Advance one step with external current ``x``; return the spikes."""
         self._run_before()
         V = self.V.value
-        I = self.input_current(x, V, 1. / self.g_L)
-        y = self.integrate(self.derivative, {"V": V, "m": self.m.value, "h": self.h.value,
-                                             "n": self.n.value}, I)
-        V_new = self.sum_delta_inputs(y["V"])
+        y = self._step_ode(x, 1. / self.g_L)
+        V_new = y["V"]
         was_below = (mantissa(V, u.mV) < mantissa(self.V_th, u.mV)).astype(jnp.float32)
         spike = self.spike_of(V_new, self.V_th, 1. * u.mV) * was_below
         self.V.value = V_new

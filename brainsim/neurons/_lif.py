@@ -76,20 +76,15 @@ class LIF(Neuron):
         check_same_dim(type(self).__name__, "V_th", self.V_th, V_initializer=self.V.value)
         self._new_spike_state(batch_size)
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
-        """:math:`dV/dt`; ``I(V)`` is the input current."""
-        return (self.V_rest - V + self.R * I(V)) / self.tau
-
-    def _step_V(self, x: Any) -> Any:
-        V = self.V.value
-        I = self.input_current(x, V, self.R)
-        V = self.integrate(self.derivative, V, I)
-        return self.sum_delta_inputs(V)
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        """``{'V': dV/dt}`` for ``y = {'V': V}``; ``I(V)`` is the input current."""
+        V = y["V"]
+        return {"V": (self.V_rest - V + self.R * I(V)) / self.tau}
 
     def update(self, x: Any = 0.) -> Any:
         """Advance one step with external current ``x``; return the spikes."""
         self._run_before()
-        V = self._step_V(x)
+        V = self._step_ode(x, self.R)["V"]
         spike = self.spike_of(V, self.V_th, self.V_th - self.V_reset)
         self.V.value = self.reset(V, spike, self.V_th, self.V_reset)
         self.spike.value = spike
@@ -116,8 +111,8 @@ class IF(LIF):
 
     __module__ = "brainsim.neurons"
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
-        return self.R * I(V) / self.tau
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        return {"V": self.R * I(y["V"]) / self.tau}
 
 
 class LIFRef(LIF):
@@ -164,7 +159,7 @@ class LIFRef(LIF):
         n_ref = refractory_steps(type(self).__name__, self.tau_ref)
         left = self.refractory.value
         ref = left > 0
-        V = self._step_V(x)
+        V = self._step_ode(x, self.R, hold=ref if len(self._ode_vars) > 1 else None)["V"]
         V = u.math.where(ref, self.V_reset, V) if isinstance(V, u.Quantity) else \
             jnp.where(ref, self.V_reset, V)
         spike = self.spike_of(V, self.V_th, self.V_th - self.V_reset) * (1. - ref)
@@ -211,14 +206,20 @@ class ALIF(LIF):
         check_same_dim("ALIF", "V_th", V_th, beta=beta)
         self.beta = beta
 
+    _ode_vars = ("V", "a")
+
     def init_state(self, batch_size: int | None = None) -> None:
         super().init_state(batch_size)
         self.a = HiddenState(jnp.zeros(self.batched_shape(batch_size), jnp.float32))
 
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        """``dV/dt`` as :class:`LIF` and ``da/dt = -a / tau_a``."""
+        return {**super().derivative(y, t, I), "a": -y["a"] / self.tau_a}
+
     def update(self, x: Any = 0.) -> Any:
         self._run_before()
-        V = self._step_V(x)
-        a = self.integrate(lambda a, t: -a / self.tau_a, self.a.value)
+        y = self._step_ode(x, self.R)
+        V, a = y["V"], y["a"]
         th = self.V_th + self.beta * a
         spike = self.spike_of(V, th, self.V_th - self.V_reset)
         self.V.value = self.reset(V, spike, th, self.V_reset)

@@ -54,8 +54,10 @@ class LeakyIntegrator(Neuron):
     def update(self, x: Any = 0.) -> Any:
         """Advance one step with input ``x``; return ``V``."""
         self._run_before()
-        V = self.V.value
-        I = self.input_current(x, V, self.R)
-        V = self.integrate(lambda v, t: (-v + self.R * I(v)) / self.tau, V)
-        self.V.value = self.sum_delta_inputs(V)
+        self.V.value = self._step_ode(x, self.R)["V"]
         return self.V.value
+
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        """``{'V': dV/dt}`` for ``y = {'V': V}``."""
+        V = y["V"]
+        return {"V": (-V + self.R * I(V)) / self.tau}
