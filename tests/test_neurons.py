@@ -221,3 +221,15 @@ def test_parameter_shape_must_fit_the_population():
 def test_poisson_rates_must_be_non_negative():
     with pytest.raises(ValueError, match="PoissonSpike: freqs must be non-negative rates"):
         neurons.PoissonSpike(3, -20. * u.Hz)
+
+
+def test_hard_reset_is_exact_after_a_large_upswing():
+    """The exponential upswing can carry V far past threshold in one step; the reset
+    must still land on V_reset (it used to cancel to 0 mV, and AdEx then went NaN)."""
+    n = _build(lambda k: neurons.AdEx(k, V_initializer=_vinit(-60. * u.mV)))
+    V = n.reset(jnp.array([1e24, -40.]) * u.mV, jnp.array([1., 0.]), n.V_th, n.V_reset)
+    np.testing.assert_array_equal(V.to_decimal(u.mV), [-68., -40.])
+    s = brainsim.for_loop(lambda: n(200. * u.mV), length=300)
+    assert float(s.sum()) > 10
+    assert np.all(np.isfinite(n.V.value.to_decimal(u.mV)))
+    assert np.all(np.isfinite(n.w.value.to_decimal(u.mV)))

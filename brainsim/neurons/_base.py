@@ -209,7 +209,9 @@ class Neuron(DynamicsModule):
         s = jax.lax.stop_gradient(spike) if self.detach_reset else spike
         if self.spk_reset == "soft":
             return V - (V_th - V_reset) * s
-        return V + (V_reset - V) * s
+        # not V + (V_reset - V) * s: for a large V (an exponential upswing) that
+        # cancels to 0 instead of V_reset; this form gives V_reset exactly at s = 1
+        return V * (1. - s) + V_reset * s
 
     def _new_spike_state(self, batch_size: int | None) -> None:
         self.spike = ShortTermState(jnp.zeros(self.batched_shape(batch_size), jnp.float32))
