@@ -233,3 +233,58 @@ def test_hard_reset_is_exact_after_a_large_upswing():
     assert float(s.sum()) > 10
     assert np.all(np.isfinite(n.V.value.to_decimal(u.mV)))
     assert np.all(np.isfinite(n.w.value.to_decimal(u.mV)))
+
+
+class _UserModel(brainsim.DynamicsModule):
+    def init_state(self, batch_size=None):
+        self.v = brainsim.HiddenState(jnp.zeros(self.varshape))
+
+    def update(self, x=0.):
+        self.v.value = self.v.value + x
+        return self.v.value
+
+
+@pytest.mark.parametrize("make", [lambda: neurons.LIF(2), lambda: neurons.HH(2),
+                                  lambda: neurons.PoissonSpike(2, 10. * u.Hz),
+                                  lambda: brainsim.synapses.Expon(2), lambda: _UserModel(2)],
+                         ids=["LIF", "HH", "PoissonSpike", "Expon", "user"])
+def test_calling_before_init_states_says_how_to_fix(make):
+    m = make()
+    name = type(m).__name__
+    with pytest.raises(ValueError, match=rf"{name} '{name}' was called before its states exist"
+                                         r".*call brainsim\.init_states\(model\)"):
+        m()
+    brainsim.init_states(m)
+    m()                                  # runs once the states exist
+
+
+def test_reset_state_also_creates_the_states():
+    m = _UserModel(3)
+    m.reset_state()
+    np.testing.assert_array_equal(np.asarray(m(1.)), np.ones(3))
+
+
+def test_spike_times_in_one_step_are_refused():
+    """Brian2 refuses two spikes of a neuron in one step; emitting one would lose the other."""
+    brainsim.environ.set(dt=0.1 * u.ms)
+    g = neurons.SpikeTimeGenerator(3, [0, 2, 0], [1., 1.02, 1.04] * u.ms)
+    with pytest.raises(ValueError, match=r"neuron 0 has two spikes, at 1 ms and 1\.04 ms, in "
+                                         r"the same time step \(step 10 with dt=0\.1 ms\)"):
+        brainsim.init_states(g)
+    # without a dt at init_states, the first step checks with the dt in force then
+    brainsim.environ._environ._GLOBAL.pop("dt")
+    g = brainsim.init_states(neurons.SpikeTimeGenerator(3, [1, 1], [2., 2.2] * u.ms))
+    with brainsim.environ.context(dt=0.1 * u.ms):
+        s = np.asarray(brainsim.for_loop(lambda: g(), length=25))
+    assert s[20, 1] == 1 and s[22, 1] == 1 and s.sum() == 2
+    g = brainsim.init_states(neurons.SpikeTimeGenerator(3, [1, 1], [2., 2.2] * u.ms))
+    with brainsim.environ.context(dt=0.5 * u.ms):
+        with pytest.raises(ValueError, match=r"neuron 1 has two spikes.*dt=0\.5 ms"):
+            g()
+
+
+@pytest.mark.parametrize("t", [-1., float("nan"), float("inf")])
+def test_spike_times_must_be_finite_and_non_negative(t):
+    with pytest.raises(ValueError, match=r"times must be finite and non-negative; spike 1 "
+                                         r"\(neuron 2\)"):
+        neurons.SpikeTimeGenerator(3, [0, 2], [1., t] * u.ms)
