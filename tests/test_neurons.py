@@ -2,6 +2,7 @@
 import math
 
 import brainunit as u
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -288,3 +289,53 @@ def test_spike_times_must_be_finite_and_non_negative(t):
     with pytest.raises(ValueError, match=r"times must be finite and non-negative; spike 1 "
                                          r"\(neuron 2\)"):
         neurons.SpikeTimeGenerator(3, [0, 2], [1., t] * u.ms)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: neurons.HH(2, C=0. * u.pF), r"HH: C must be finite and positive, got 0\. pF"),
+    (lambda: neurons.HH(2, C=-200. * u.pF), r"HH: C must be finite and positive"),
+    (lambda: neurons.HH(2, g_L=0. * u.nS), r"HH: g_L must be finite and positive"),
+    (lambda: neurons.HH(2, g_K=-1. * u.uS), r"HH: g_K must be finite and non-negative"),
+    (lambda: neurons.HH(2, V_th=NAN * u.mV), r"HH: V_th must be finite, got nan mV"),
+    (lambda: neurons.ExpIF(2, delta_T=0. * u.mV), r"ExpIF: delta_T must be finite and positive"),
+    (lambda: neurons.AdEx(2, delta_T=-3. * u.mV), r"AdEx: delta_T must be finite and positive"),
+    (lambda: neurons.AdEx(2, tau_w=-30. * u.ms), r"AdEx: tau_w must be a positive time"),
+    (lambda: neurons.AdEx(2, b=NAN * u.mV), r"AdEx: b must be finite"),
+    (lambda: neurons.LIF(2, V_th=NAN * u.mV), r"LIF: V_th must be finite, got nan mV"),
+    (lambda: neurons.LIFRef(2, V_reset=-INF * u.mV), r"LIFRef: V_reset must be finite"),
+    (lambda: neurons.ALIF(2, V_th=INF * u.mV), r"ALIF: V_th must be finite"),
+    (lambda: neurons.ALIF(2, tau_a=-1. * u.ms), r"ALIF: tau_a must be a positive time"),
+    (lambda: neurons.QuaIF(2, V_c=NAN * u.mV), r"QuaIF: V_c must be finite"),
+    (lambda: neurons.Izhikevich(2, V_th=INF * u.mV), r"Izhikevich: V_th must be finite"),
+    (lambda: neurons.Izhikevich(2, a=-0.02 / u.ms), r"Izhikevich: 1/a must be a positive time"),
+    (lambda: neurons.LeakyIntegrator(2, tau=-5. * u.ms), r"LeakyIntegrator: tau must be a positive"),
+    (lambda: neurons.LeakyIntegrator(2, R=NAN), r"LeakyIntegrator: R must be finite"),
+], ids=lambda v: "" if callable(v) else v.split(":")[0].strip("r\\"))
+def test_bad_neuron_parameters_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_poisson_rate_above_one_per_step_is_refused():
+    """At dt = 0.1 ms, 20 kHz would be drawn as one spike every step (capped at 10 kHz)."""
+    p = brainsim.init_states(neurons.PoissonSpike(3, jnp.array([10., 20000., 5.]) * u.Hz))
+    with pytest.raises(ValueError, match=r"PoissonSpike: freqs reaches 20000\. Hz, above 1/dt = "
+                                         r"10000 Hz \(dt=0\.1 ms\).*dt of at most 1/freqs \(0\.05 ms\)"):
+        p()
+    with brainsim.environ.context(dt=0.01 * u.ms):       # checked with the dt in force
+        s = brainsim.for_loop(lambda: p(), length=200)
+    assert 0.1 < float(s[:, 1].mean()) < 0.3
+
+
+def test_value_checks_skip_traced_parameters():
+    """A parameter traced by jit/grad (being trained) cannot be inspected and is let through."""
+    from brainsim._checks import check_positive, check_rate_per_step
+    C = jax.jit(lambda c: neurons.HH(1, C=c * u.pF).C.mantissa)(-1.)
+    assert float(C) == -1.
+    jax.grad(lambda d: check_positive("ExpIF", "delta_T", d * u.mV).mantissa)(-1.)
+    jax.jit(lambda r: check_rate_per_step("PoissonSpike", "freqs", r * u.Hz) or r)(1e6)
+    with pytest.raises(ValueError, match="freqs reaches"):
+        check_rate_per_step("PoissonSpike", "freqs", 1e6 * u.Hz)

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 from .. import environ, integrators, surrogate
 from .._dynamics import DynamicsModule
-from .._checks import check_shape, check_time  # noqa: F401  (re-exported to the models)
+from .._checks import (check_finite, check_positive, check_shape,  # noqa: F401 (for the models)
+                       check_time)
 from .._errors import UnitMismatchError
 from .._state import ShortTermState
 
@@ -222,7 +223,8 @@ class Neuron(DynamicsModule):
 
 
 def check_same_dim(cls: str, ref_name: str, ref: Any, **others: Any) -> None:
-    """Raise unless every value in ``others`` has the dimension of ``ref``."""
+    """Raise unless ``ref`` and every value in ``others`` are finite and of one dimension."""
+    check_finite(cls, **{ref_name: ref}, **others)
     ru = u.get_unit(ref)
     for name, v in others.items():
         if not u.get_unit(v).has_same_dim(ru):

@@ -7,7 +7,7 @@ import brainunit as u
 import jax.numpy as jnp
 
 from .._state import HiddenState
-from ._base import check_same_dim, check_time, refractory_steps
+from ._base import check_finite, check_positive, check_same_dim, check_time, refractory_steps
 from ._lif import LIF
 
 __all__ = ["ExpIF", "AdEx", "QuaIF"]
@@ -84,6 +84,7 @@ class ExpIF(_RefractoryIF):
                  V_initializer: Any = None, **kwargs: Any):
         super().__init__(in_size, tau, V_th, V_reset, V_rest, R, tau_ref, V_initializer, **kwargs)
         check_same_dim(type(self).__name__, "V_th", V_th, V_T=V_T, delta_T=delta_T)
+        check_positive(type(self).__name__, "delta_T", delta_T, example="3.48 * u.mV")
         self.V_T, self.delta_T = V_T, delta_T
 
     def derivative(self, y: dict, t: Any, I: Any) -> dict:
@@ -130,6 +131,7 @@ class AdEx(ExpIF):
         super().__init__(in_size, tau, V_th, V_reset, V_rest, V_T, delta_T, R, tau_ref,
                          V_initializer, **kwargs)
         self.tau_w = check_time("AdEx", "tau_w", tau_w)
+        check_finite("AdEx", a=a, b=b)
         self.a, self.b = a, b
 
     def init_state(self, batch_size: int | None = None) -> None:
@@ -181,6 +183,7 @@ class QuaIF(_RefractoryIF):
                  V_initializer: Any = None, **kwargs: Any):
         super().__init__(in_size, tau, V_th, V_reset, V_rest, R, tau_ref, V_initializer, **kwargs)
         check_same_dim("QuaIF", "V_th", V_th, V_c=V_c)
+        check_finite("QuaIF", c=c)
         self.V_c, self.c = V_c, c
 
     def derivative(self, y: dict, t: Any, I: Any) -> dict:

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from .. import init as bsinit
 from .._state import HiddenState
-from ._base import Neuron, mantissa
+from ._base import Neuron, check_finite, check_positive, mantissa
 
 __all__ = ["HH"]
 
@@ -88,6 +88,11 @@ class HH(Neuron):
                            ("E_K", E_K, u.mV), ("V_T", V_T, u.mV), ("V_th", V_th, u.mV)):
             if not (isinstance(v, u.Quantity) and v.unit.has_same_dim(ref)):
                 raise ValueError(f"HH: {nm} must be a quantity in units like {ref}, got {v!r}.")
+        check_positive("HH", "C", C, example="200. * u.pF")
+        check_positive("HH", "g_L", g_L, example="10. * u.nS")
+        for nm, v in (("g_Na", g_Na), ("g_K", g_K)):
+            check_positive("HH", nm, v, allow_zero=True, example="6. * u.uS")
+        check_finite("HH", E_L=E_L, E_Na=E_Na, E_K=E_K, V_T=V_T, V_th=V_th)
         self.C, self.g_L, self.g_Na, self.g_K = C, g_L, g_Na, g_K
         self.E_L, self.E_Na, self.E_K, self.V_T, self.V_th = E_L, E_Na, E_K, V_T, V_th
         self.V_initializer = E_L if V_initializer is None else V_initializer

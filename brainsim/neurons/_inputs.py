@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import environ
 from .. import random as bsr
+from .._checks import check_rate_per_step
 from .._dynamics import DynamicsModule
 from .._state import ShortTermState
 
@@ -54,6 +55,8 @@ class PoissonSpike(DynamicsModule):
         self.spike = ShortTermState(jnp.zeros(self.batched_shape(batch_size), jnp.float32))
 
     def update(self) -> jax.Array:
+        """Draw this step's spikes; return them (float 0/1, shape ``[*batch, *in_size]``)."""
+        check_rate_per_step("PoissonSpike", "freqs", self.freqs)
         p = u.maybe_decimal(self.freqs * environ.get_dt())
         spike = (bsr.rand(*self.spike.value.shape) < p).astype(jnp.float32)
         self.spike.value = spike

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from .. import init as bsinit
 from .._state import HiddenState
-from ._base import Neuron, check_time
+from ._base import Neuron, check_finite, check_time
 
 __all__ = ["Izhikevich"]
 
@@ -55,6 +55,7 @@ class Izhikevich(Neuron):
                          name=name)
         self.a, self.b, self.c, self.d, self.V_th, self.R = a, b, c, d, V_th, R
         check_time("Izhikevich", "1/a", 1. / a)
+        check_finite("Izhikevich", b=b, c=c, d=d, V_th=V_th, R=R)
         self.V_initializer, self.u_initializer = V_initializer, u_initializer
 
     def init_state(self, batch_size: int | None = None) -> None:

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from .. import init as bsinit
 from .._state import HiddenState
-from ._base import Neuron, check_same_dim, check_time, refractory_steps
+from ._base import Neuron, check_finite, check_same_dim, check_time, refractory_steps
 
 __all__ = ["IF", "LIF", "LIFRef", "ALIF"]
 
@@ -67,6 +67,7 @@ class LIF(Neuron):
         cls = type(self).__name__
         self.tau = check_time(cls, "tau", tau, shape=self.varshape)
         check_same_dim(cls, "V_th", V_th, V_reset=V_reset, V_rest=V_rest)
+        check_finite(cls, R=R)
         self.V_th, self.V_reset, self.V_rest, self.R = V_th, V_reset, V_rest, R
         self.V_initializer = V_rest if V_initializer is None else V_initializer
 

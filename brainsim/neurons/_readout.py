@@ -7,7 +7,7 @@ import brainunit as u
 
 from .. import init as bsinit
 from .._state import HiddenState
-from ._base import Neuron, check_time
+from ._base import Neuron, check_finite, check_time
 
 __all__ = ["LeakyIntegrator"]
 
@@ -44,6 +44,7 @@ class LeakyIntegrator(Neuron):
                  name: str | None = None):
         super().__init__(in_size, method=method, name=name)
         self.tau = check_time("LeakyIntegrator", "tau", tau)
+        check_finite("LeakyIntegrator", R=R)
         self.R = R
         self.V_initializer = V_initializer
 

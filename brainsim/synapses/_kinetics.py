@@ -7,6 +7,7 @@ import brainunit as u
 import jax.numpy as jnp
 
 from .. import environ, integrators
+from .._checks import check_at_least_dt, check_positive
 from .._state import HiddenState
 from ._base import Synapse, check_tau, decay, now
 
@@ -180,10 +181,13 @@ class AMPA(Synapse):
                  T_dur: Any = None, name: str | None = None):
         super().__init__(in_size, name=name)
         d = self._defaults
-        self.alpha = d["alpha"] if alpha is None else alpha
-        self.beta = check_tau(type(self).__name__, "1/beta", 1. / (d["beta"] if beta is None else beta)) ** -1
-        self.T = d["T"] if T is None else T
-        self.T_dur = check_tau(type(self).__name__, "T_dur", d["T_dur"] if T_dur is None else T_dur)
+        cls = type(self).__name__
+        self.alpha = check_positive(cls, "alpha", d["alpha"] if alpha is None else alpha,
+                                    allow_zero=True, example="0.98 / (u.ms * u.mM)")
+        self.beta = check_tau(cls, "1/beta", 1. / (d["beta"] if beta is None else beta)) ** -1
+        self.T = check_positive(cls, "T", d["T"] if T is None else T, allow_zero=True,
+                                example="0.5 * u.mM")
+        self.T_dur = check_tau(cls, "T_dur", d["T_dur"] if T_dur is None else T_dur)
         self.g_initializer = 0.
 
     def init_state(self, batch_size: int | None = None) -> None:
@@ -195,6 +199,9 @@ class AMPA(Synapse):
 
     def update(self, x: Any = None) -> Any:
         x = self._input(x, self.g.value)
+        check_at_least_dt(type(self).__name__, "T_dur", self.T_dur,
+                          "the transmitter pulse cannot be resolved (shorter than half a step "
+                          "the synapse never opens)")
         n = int(round(float(self.T_dur / environ.get_dt())))
         left = jnp.where(u.get_mantissa(x) != 0, n, self.release.value)
         T = u.maybe_decimal(self.alpha * self.T * environ.get_dt()) * (left > 0)
@@ -261,7 +268,7 @@ class NMDA(Synapse):
     def __init__(self, in_size: Any, a: Any = 0.5 / u.ms, tau_decay: Any = 100. * u.ms,
                  tau_rise: Any = 2. * u.ms, method: Any = "exp_euler", name: str | None = None):
         super().__init__(in_size, name=name)
-        self.a = a
+        self.a = check_positive("NMDA", "a", a, allow_zero=True, example="0.5 / u.ms")
         self.tau_decay = check_tau("NMDA", "tau_decay", tau_decay)
         self.tau_rise = check_tau("NMDA", "tau_rise", tau_rise)
         self.method = method
