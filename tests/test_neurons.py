@@ -339,3 +339,30 @@ def test_value_checks_skip_traced_parameters():
     jax.jit(lambda r: check_rate_per_step("PoissonSpike", "freqs", r * u.Hz) or r)(1e6)
     with pytest.raises(ValueError, match="freqs reaches"):
         check_rate_per_step("PoissonSpike", "freqs", 1e6 * u.Hz)
+
+
+def test_adex_in_physical_units_and_unit_mismatch():
+    """With R in MOhm, w and b are currents and a a conductance; mixed kinds are named."""
+    n = _build(lambda k: neurons.AdEx(k, R=100. * u.Mohm, a=4. * u.nS, b=0.08 * u.nA,
+                                      V_initializer=-65. * u.mV))
+    assert n.w.value.unit.has_same_dim(u.nA)
+    s = brainsim.for_loop(lambda: n(1. * u.nA), length=1000)
+    # w jumps by b per spike and decays towards a (V - V_rest) in between
+    assert float(s.sum()) > 2 and float(n.w.value.to_decimal(u.nA)[0]) > 0.08
+    with pytest.raises(ValueError, match=r"AdEx: b=1\. nA must be a current in the unit of the "
+                                         r"input, so that R \* b is a voltage"):
+        neurons.AdEx(1, b=1. * u.nA)
+    with pytest.raises(ValueError, match=r"AdEx: a=4\. nS times a voltage must have the unit of b"):
+        neurons.AdEx(1, a=4. * u.nS)
+
+
+def test_hh_gating_variables_take_initializers():
+    n = brainsim.init_states(neurons.HH(3, m_initializer=0.5, n_initializer=jnp.array([.1, .2, .3])),
+                             batch_size=2)
+    np.testing.assert_array_equal(np.asarray(n.m.value), np.full((2, 3), 0.5))
+    np.testing.assert_allclose(np.asarray(n.n.value), np.tile([.1, .2, .3], (2, 1)), rtol=1e-6)
+    am, bm, ah, bh, an, bn = neurons._hh.rates(np.float32(-60.), -63.)   # steady state for None
+    np.testing.assert_allclose(np.asarray(n.h.value), np.full((2, 3), ah / (ah + bh)), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"HH: h_initializer must give fractions in \[0, 1\], "
+                                         r"got values from 1\.5 to 1\.5"):
+        brainsim.init_states(neurons.HH(3, h_initializer=1.5))

@@ -6,6 +6,7 @@ from typing import Any
 import brainunit as u
 import jax.numpy as jnp
 
+from .._errors import UnitMismatchError
 from .._state import HiddenState
 from ._base import check_finite, check_positive, check_same_dim, check_time, refractory_steps
 from ._lif import LIF
@@ -102,14 +103,21 @@ class AdEx(ExpIF):
 
     On a spike, :math:`V \leftarrow V_\mathrm{reset}` and :math:`w \leftarrow w + b`.
 
+    ``w`` is an adaptation current in the unit of the input ``I``, so
+    ``R * w`` is a voltage: with the default ``R=1.`` currents are given as
+    voltages (mV), with ``R`` in MOhm in nA.
+
     Parameters
     ----------
-    a : float or Quantity
-        Subthreshold adaptation; ``a * V`` has the unit of a current (``V / R``).
-    b : float or Quantity
-        Spike-triggered adaptation current.
+    a : float or Quantity, unit of ``I`` / unit of ``V`` (that is 1 / unit of ``R``)
+        Subthreshold adaptation conductance. Dimensionless with the default
+        ``R=1.`` (``a`` then stands for the conductance times ``R``); a
+        conductance such as ``4. * u.nS`` with ``R`` in MOhm.
+    b : Quantity, unit of ``I``
+        Spike-triggered jump of ``w``: a voltage (``1. * u.mV``) with the
+        default ``R=1.``, a current (``0.08 * u.nA``) with ``R`` in MOhm.
     tau_w : Quantity (time)
-        Other parameters as :class:`ExpIF`.
+        Adaptation time constant. Other parameters as :class:`ExpIF`.
 
     Examples
     --------
@@ -132,6 +140,7 @@ class AdEx(ExpIF):
                          V_initializer, **kwargs)
         self.tau_w = check_time("AdEx", "tau_w", tau_w)
         check_finite("AdEx", a=a, b=b)
+        _check_adaptation_units(V_th, R, a, b)
         self.a, self.b = a, b
 
     def init_state(self, batch_size: int | None = None) -> None:
@@ -150,6 +159,21 @@ class AdEx(ExpIF):
 
     def _extra(self, y: dict, spike: Any) -> None:
         self.w.value = y["w"] + self.b * spike
+
+
+def _check_adaptation_units(V_th: Any, R: Any, a: Any, b: Any) -> None:
+    """``w`` is in the unit of the input: ``R * b`` is a voltage, ``a * V`` has the unit of ``b``."""
+    volt = u.get_unit(V_th)
+    if not u.get_unit(R * b).has_same_dim(volt):
+        raise UnitMismatchError(
+            f"AdEx: b={b} must be a current in the unit of the input, so that R * b is a "
+            f"voltage like V_th ({volt}); with R={R}, R * b has unit {u.get_unit(R * b)}. "
+            "How to fix: b = 1. * u.mV with the default R=1., or b in nA with R in MOhm.")
+    if not u.get_unit(a * V_th).has_same_dim(u.get_unit(b)):
+        raise UnitMismatchError(
+            f"AdEx: a={a} times a voltage must have the unit of b ({u.get_unit(b)}); got "
+            f"{u.get_unit(a * V_th)}. How to fix: a dimensionless a with the default R=1., or a "
+            "conductance such as 4. * u.nS with R in MOhm and b in nA.")
 
 
 class QuaIF(_RefractoryIF):

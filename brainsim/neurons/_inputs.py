@@ -63,6 +63,13 @@ class PoissonSpike(DynamicsModule):
         return spike
 
     def get_spike(self) -> jax.Array:
+        """The spikes of the last step.
+
+        Returns
+        -------
+        jax.Array
+            Float 0/1 of shape ``[*batch, *in_size]`` (zeros before the first step).
+        """
         return self.spike.value
 
 
@@ -115,7 +122,7 @@ class SpikeTimeGenerator(DynamicsModule):
         self._bs_steps: tuple = (None, None, None)   # (dt in ms, times, checked steps)
 
     def _spike_steps(self) -> np.ndarray:
-        """The step of each spike at the dt in force; refuses two spikes of one neuron in one step."""
+        """Each spike's step at the dt in force; two spikes of a neuron in one step are refused."""
         dt = environ.get_dt()
         with jax.ensure_compile_time_eval():
             dt_ms = float(dt.to_decimal(u.ms))
@@ -157,6 +164,13 @@ class SpikeTimeGenerator(DynamicsModule):
         return spike
 
     def get_spike(self) -> jax.Array:
+        """The spikes of the last step.
+
+        Returns
+        -------
+        jax.Array
+            Float 0/1 of shape ``[*batch, *in_size]`` (zeros before the first step).
+        """
         return self.spike.value
 
 
