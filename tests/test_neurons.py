@@ -366,3 +366,18 @@ def test_hh_gating_variables_take_initializers():
     with pytest.raises(ValueError, match=r"HH: h_initializer must give fractions in \[0, 1\], "
                                          r"got values from 1\.5 to 1\.5"):
         brainsim.init_states(neurons.HH(3, h_initializer=1.5))
+
+
+@pytest.mark.parametrize("method", ["rk4", "heun"])
+def test_adex_adaptation_sees_v_held_during_refractoriness(method):
+    """While refractory V stays at V_reset, so w relaxes exactly towards a (V_reset - V_rest),
+    even for methods whose stages would otherwise move V inside the step."""
+    n = brainsim.init_states(neurons.AdEx(2, tau_ref=5. * u.ms, method=method))
+    n.refractory.value = jnp.full(2, 50, jnp.int32)
+    n.V.value = jnp.full(2, -68.) * u.mV
+    n.w.value = jnp.array([0., 10.]) * u.mV
+    brainsim.for_loop(lambda: n(200. * u.mV), length=20)
+    t, w_inf = 2., 1. * (-68. + 65.)               # ms; a (V_reset - V_rest) in mV
+    expect = w_inf + (np.array([0., 10.]) - w_inf) * np.exp(-t / 30.)
+    np.testing.assert_allclose(n.w.value.to_decimal(u.mV), expect, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(n.V.value.to_decimal(u.mV), [-68., -68.])

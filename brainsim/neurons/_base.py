@@ -183,19 +183,22 @@ class Neuron(DynamicsModule):
         """Advance every variable of ``_ode_vars`` one step jointly.
 
         ``x`` is the external current, ``R`` the input resistance. Where the
-        boolean ``hold`` is true, ``V`` does not move (refractory neurons).
-        Delta inputs are added to ``V`` after the step.
+        boolean ``hold`` is true, ``V`` is refractory: the caller clamps it
+        after the step, and with coupled variables ``dV/dt`` is also zeroed
+        inside the step, so that they evolve with ``V`` held. Delta inputs are
+        added to ``V`` after the step.
         """
         y = {k: getattr(self, k).value for k in self._ode_vars}
         I = self.input_current(x, y["V"], R)
         f = self.derivative
-        if hold is not None:
+        if hold is not None and len(self._ode_vars) > 1:
             def f(y, t, I):
                 dy = self.derivative(y, t, I)
                 dV = dy["V"]
-                zero = dV * 0.
-                dy["V"] = u.math.where(hold, zero, dV) if isinstance(dV, u.Quantity) else \
-                    jnp.where(hold, zero, dV)
+                if isinstance(dV, u.Quantity):
+                    dy["V"] = u.math.where(hold, u.math.zeros_like(dV), dV)
+                else:
+                    dy["V"] = jnp.where(hold, jnp.zeros_like(dV), dV)
                 return dy
         y = self.integrate(f, y, I)
         y["V"] = self.sum_delta_inputs(y["V"])

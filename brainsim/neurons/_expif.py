@@ -37,8 +37,7 @@ class _RefractoryIF(LIF):
         self._run_before()
         left = self.refractory.value
         ref = left > 0
-        # one variable: the clamp below is enough; coupled ones must see V held in the step
-        y = self._step_ode(x, self.R, hold=ref if len(self._ode_vars) > 1 else None)
+        y = self._step_ode(x, self.R, hold=ref)
         V = _where(ref, self.V_reset, y["V"])
         spike = self.spike_of(V, self.V_th, self.V_th - self.V_reset) * (1. - ref)
         self._extra(y, spike)

@@ -160,7 +160,7 @@ class LIFRef(LIF):
         n_ref = refractory_steps(type(self).__name__, self.tau_ref)
         left = self.refractory.value
         ref = left > 0
-        V = self._step_ode(x, self.R, hold=ref if len(self._ode_vars) > 1 else None)["V"]
+        V = self._step_ode(x, self.R, hold=ref)["V"]
         V = u.math.where(ref, self.V_reset, V) if isinstance(V, u.Quantity) else \
             jnp.where(ref, self.V_reset, V)
         spike = self.spike_of(V, self.V_th, self.V_th - self.V_reset) * (1. - ref)
@@ -197,6 +197,7 @@ class ALIF(LIF):
     """
 
     __module__ = "brainsim.neurons"
+    _ode_vars = ("V", "a")
 
     def __init__(self, in_size: Any, tau: Any = 10. * u.ms, V_th: Any = 1. * u.mV,
                  V_reset: Any = 0. * u.mV, V_rest: Any = 0. * u.mV, R: Any = 1.,
@@ -206,8 +207,6 @@ class ALIF(LIF):
         self.tau_a = check_time("ALIF", "tau_a", tau_a, shape=self.varshape)
         check_same_dim("ALIF", "V_th", V_th, beta=beta)
         self.beta = beta
-
-    _ode_vars = ("V", "a")
 
     def init_state(self, batch_size: int | None = None) -> None:
         super().init_state(batch_size)
