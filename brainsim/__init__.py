@@ -16,6 +16,8 @@ The package is layered; each layer only uses the ones above it:
 from . import environ, random
 from . import datasets, encoding, event, integrators, layers, surrogate
 from . import init, neurons, plot, projections, runner, synapses, train
+from . import equations, groups
+from .groups import NeuronGroup
 from ._dynamics import DynamicsModule
 from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
                       UnitMismatchError)
@@ -36,7 +38,7 @@ __all__ = [
     "save_checkpoint", "load_checkpoint",
     "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
     "event", "layers", "init", "neurons", "synapses", "projections", "runner", "plot", "train",
-    "run", "Runner",
+    "run", "Runner", "equations", "groups", "NeuronGroup",
     "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
     "CheckpointError",
 ]
