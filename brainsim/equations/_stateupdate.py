@@ -12,8 +12,8 @@ stage sees all variables at the same point.
   :math:`A = f|_{x=1} - B`; the step is
   :math:`x + \\Delta t\\, \\varphi_1(A\\Delta t)(A x + B)`.
 - ``exact``: linear systems :math:`\\dot y = M y + c` whose matrix :math:`M`
-  holds no variable and no ``t``; solved with the matrix exponential (or the
-  scalar closed form when :math:`M` is diagonal).
+  holds no variable and no ``t``; solved with the matrix exponential of the
+  augmented matrix (or the scalar closed form when :math:`M` is diagonal).
 """
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from typing import Any, Callable
 import jax.numpy as jnp
 import sympy
 
-from ..integrators import exact_linear_step
 from ._codegen import compile_exprs
 
 __all__ = ["METHODS", "build_step"]
@@ -42,6 +41,26 @@ def _phi1(z: Any) -> Any:
     zero = z == 0
     zs = jnp.where(zero, jnp.ones_like(z), z)
     return jnp.where(zero, jnp.ones_like(z), jnp.expm1(zs) / zs)
+
+
+def _expm1_matrix(X: Any, squarings: int = 8, terms: int = 8) -> Any:
+    """``expm(X) - I`` for small batched matrices by scaling and squaring.
+
+    Kept in the ``expm(X) - I`` form throughout (``E <- 2E + E @ E``), so the
+    small entries of a step's propagator are not lost against the identity in
+    float32. A fixed number of terms and squarings keeps it cheap to compile
+    and differentiate; the truncation error is below float32 rounding for
+    ``|X| < 50`` (``|X / 256| < 0.2``, 9th-order remainder ``< 1e-12``).
+    """
+    eye = jnp.eye(X.shape[-1], dtype=X.dtype)
+    Y = X / 2. ** squarings
+    P = eye
+    for k in range(terms, 1, -1):
+        P = eye + (Y @ P) / k
+    E = Y @ P
+    for _ in range(squarings):
+        E = 2. * E + E @ E
+    return E
 
 
 def _runge_kutta(name: str, rhs: dict, functions: dict) -> Step:
@@ -126,7 +145,11 @@ def _exact(rhs: dict, functions: dict, texts: dict) -> Step:
                         for i in range(k)], -2)
         cm = jnp.stack([jnp.broadcast_to(ci, shape) for ci in cv], -1)
         y = jnp.stack([jnp.broadcast_to(values[n], shape) for n in names], -1)
-        y = exact_linear_step(Mm, cm, y, dt)
+        # y(t + dt) = y + [expm(Z) - I][:k, k] with Z = [[M dt, (M y + c) dt], [0, 0]]
+        z = jnp.zeros(shape + (1, k + 1), y.dtype)
+        top = jnp.concatenate([Mm * dt, (jnp.einsum("...ij,...j->...i", Mm, y) + cm)[..., None]
+                               * dt], -1)
+        y = y + _expm1_matrix(jnp.concatenate([top, z], -2))[..., :k, k]
         return {n: y[..., i] for i, n in enumerate(names)}
 
     return step
