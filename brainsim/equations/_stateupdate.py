@@ -139,17 +139,23 @@ def _exact(rhs: dict, functions: dict, texts: dict) -> Step:
                 A = Mv[i * k + i]
                 res[n] = values[n] + dt * _phi1(A * dt) * (A * values[n] + cv[i])
             return res
-        shape = jnp.broadcast_shapes(*[jnp.shape(values[n]) for n in names],
-                                     *[jnp.shape(m) for m in out])
-        Mm = jnp.stack([jnp.stack([jnp.broadcast_to(Mv[i * k + j], shape) for j in range(k)], -1)
+        # Over one step c is constant, so [y; c] obeys d/dt [y; c] = [[M, I], [0, 0]] [y; c]:
+        # with E = expm(Z) - I for Z = that matrix times dt, y(t + dt) = y + E11 y + E12 c.
+        # M usually holds constants only: then E is one small matrix for all neurons.
+        mshape = jnp.broadcast_shapes(*[jnp.shape(m) for m in Mv])
+        Mm = jnp.stack([jnp.stack([jnp.broadcast_to(jnp.asarray(Mv[i * k + j], jnp.float32),
+                                                    mshape) for j in range(k)], -1)
                         for i in range(k)], -2)
-        cm = jnp.stack([jnp.broadcast_to(ci, shape) for ci in cv], -1)
+        eye = jnp.broadcast_to(jnp.eye(k, dtype=Mm.dtype), mshape + (k, k))
+        Z = jnp.concatenate([jnp.concatenate([Mm, eye], -1),
+                             jnp.zeros(mshape + (k, 2 * k), Mm.dtype)], -2) * dt
+        E = _expm1_matrix(Z)
+        shape = jnp.broadcast_shapes(*[jnp.shape(values[n]) for n in names],
+                                     *[jnp.shape(ci) for ci in cv])
         y = jnp.stack([jnp.broadcast_to(values[n], shape) for n in names], -1)
-        # y(t + dt) = y + [expm(Z) - I][:k, k] with Z = [[M dt, (M y + c) dt], [0, 0]]
-        z = jnp.zeros(shape + (1, k + 1), y.dtype)
-        top = jnp.concatenate([Mm * dt, (jnp.einsum("...ij,...j->...i", Mm, y) + cm)[..., None]
-                               * dt], -1)
-        y = y + _expm1_matrix(jnp.concatenate([top, z], -2))[..., :k, k]
+        cm = jnp.stack([jnp.broadcast_to(ci, shape) for ci in cv], -1)
+        y = y + jnp.einsum("...ij,...j->...i", E[..., :k, :k], y) + \
+            jnp.einsum("...ij,...j->...i", E[..., :k, k:], cm)
         return {n: y[..., i] for i, n in enumerate(names)}
 
     return step

@@ -1,4 +1,6 @@
-"""Populations written as model strings (:class:`NeuronGroup`), their views, and TimedArray."""
+"""Populations written as model strings (:class:`NeuronGroup`), subgroups and TimedArray."""
 from ._neuron_group import NeuronGroup
+from ._subgroup import SliceView, Subgroup
+from ._timed_array import TimedArray
 
-__all__ = ["NeuronGroup"]
+__all__ = ["NeuronGroup", "Subgroup", "SliceView", "TimedArray"]
