@@ -202,3 +202,54 @@ def test_cuba_against_brian2():
     ours = float(mod.simulate(1000. * u.ms, seed=0, progress=False).to_decimal(u.Hz))
     theirs = mod.brian2_rate(1000.)
     assert ours == pytest.approx(theirs, abs=0.5)
+
+
+# -- clocks -------------------------------------------------------------------------------------
+def test_slow_clock_group_keeps_every_jump_from_a_fast_source():
+    rng = np.random.default_rng(3)
+    T, dt, k = 31, 0.1 * u.ms, 3
+    s, idx, steps = _volleys(4, T, rng)
+    W = rng.random((4, 3)).astype(np.float32)
+    with brainsim.environ.context(dt=dt):
+        src = neurons.SpikeTimeGenerator(4, idx, steps * dt)
+        G = brainsim.NeuronGroup(3, COUNTER, dt=k * dt)
+        p = projections.DeltaProj(jnp.asarray(W), pre=src, post=G, target="x")
+        net = brainsim.init_states(_Net(src, G, [p]))
+        out = np.asarray(brainsim.for_loop(lambda: net(), length=T))[:, 0]
+    total, x, ref = np.zeros(3), np.zeros(3), []
+    for n in range(T):
+        total += s[n] @ W
+        if n % k == 0:                    # the slow group runs on steps 0, k, 2k, ...
+            x = total.copy()
+        ref.append(x.copy())
+    np.testing.assert_allclose(out, np.asarray(ref), rtol=1e-5, atol=1e-5)
+
+
+def test_fast_group_receives_each_spike_of_a_slow_group_once():
+    T, dt, k = 60, 0.1 * u.ms, 5
+    with brainsim.environ.context(dt=dt):
+        slow = brainsim.NeuronGroup(2, "dv/dt = rate : 1\nrate : hertz", threshold="v > 1",
+                                    reset="v = 0", method="euler", dt=k * dt)
+        slow.rate = jnp.array([1., 0.6]) / u.ms
+        fast = brainsim.NeuronGroup(2, COUNTER)
+        p = projections.DeltaProj(jnp.eye(2), pre=slow, post=fast, target="x")
+        net = brainsim.init_states(_Net(slow, fast, [p]))
+        out = np.asarray(brainsim.for_loop(lambda: (net(), slow.spike.value)[1], length=T))
+        counts = np.asarray(fast.x.value)
+    v, spikes = np.zeros(2), np.zeros((T, 2))
+    for n in range(T):                    # the slow group's own Euler steps, every k steps
+        if n % k == 0:
+            v = v + k * 0.1 * np.array([1., 0.6])
+            spikes[n] = v > 1
+            v[v > 1] = 0.
+    np.testing.assert_array_equal(out, spikes)
+    assert spikes.sum() > 4
+    np.testing.assert_allclose(counts, spikes.sum(0))
+
+
+def test_clock_must_be_a_multiple_of_dt():
+    g = brainsim.init_states(brainsim.NeuronGroup(1, COUNTER, dt=0.25 * u.ms))
+    with pytest.raises(ValueError, match=r"dt=0.25 ms must be an integer multiple of the "
+                                         r"network's dt=0.1 ms"):
+        with brainsim.environ.context(dt=0.1 * u.ms):
+            g()
