@@ -68,6 +68,7 @@ def simulate(duration=1000. * u.ms, seed: int = 0, n: int = 4000, progress: bool
 
 BRIAN2_SCRIPT = """
 from brian2 import *
+prefs.codegen.target = "numpy"
 taum = 20*ms; taue = 5*ms; taui = 10*ms; Vt = -50*mV; Vr = -60*mV; El = -49*mV
 eqs = '''
 dv/dt  = (ge+gi-(v-El))/taum : volt (unless refractory)

@@ -284,3 +284,55 @@ def test_vmap_over_batch_and_jit():
     single.I = jnp.array([1.5, 2., 4.]) * u.mV
     _run(single, 300, 0.1 * u.ms)
     assert np.allclose(g.v.value.to_decimal(u.mV)[0], single.v.value.to_decimal(u.mV))
+
+
+# -- Brian2 itself, from another Python -------------------------------------------------------
+_BRIAN2 = """
+import json
+from brian2 import *
+prefs.codegen.target = 'numpy'
+defaultclock.dt = 0.01*ms
+eqs = '''{eqs}'''
+ns = {ns}
+G = NeuronGroup({n}, eqs, threshold={th!r}, reset={reset!r}, method='euler', namespace=ns)
+{init}
+M = SpikeMonitor(G)
+run(100*ms)
+trains = M.spike_trains()
+print(json.dumps([[int(round(float(t / defaultclock.dt))) for t in trains[i]]
+                  for i in range({n})]))
+"""
+
+
+def _brian2_spike_steps(**kw):
+    import json
+    import os
+    import subprocess
+    py = os.environ.get("BRIAN2_PYTHON")
+    if not py:
+        pytest.skip("BRIAN2_PYTHON is not set (the python of a separate venv with brian2)")
+    out = subprocess.run([py, "-c", _BRIAN2.format(**kw)], capture_output=True, text=True,
+                         check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("which", ["AdEx", "Izhikevich"])
+def test_euler_spike_times_equal_brian2(which):
+    n = 4
+    if which == "AdEx":
+        _, g, I = _adex_pair(n)
+        kw = dict(eqs=ADEX, th="v > v_th", reset="v = v_reset; w += b",
+                  ns="dict(v_rest=-65*mV, delta_T=3.48*mV, v_T=-59.9*mV, tau=10*ms, a=1., "
+                     "tau_w=30*ms, v_th=-30*mV, v_reset=-68*mV, b=1*mV)",
+                  init="G.v = -65*mV\nG.I = linspace(12, 30, %d)*mV" % n)
+    else:
+        _, g, I = _izh_pair(n)
+        kw = dict(eqs=IZH, th="v > 30*mV", reset="v = c; w += d",
+                  ns="dict(a=0.02/ms, b=0.2, c=-65*mV, d=8*mV)",
+                  init="G.v = -70*mV\nG.w = 0.2*-70*mV\nG.I = linspace(5, 15, %d)*mV" % n)
+    theirs = _brian2_spike_steps(n=n, **kw)
+    g.I = I
+    brainsim.init_states(g)
+    ours = _spike_steps(_run(g, 10000, 0.01 * u.ms))
+    assert sum(map(len, theirs)) > 8
+    assert ours == theirs

@@ -102,6 +102,12 @@ class NeuronGroup(DynamicsModule):
         ``t`` is a multiple of its ``dt``) with a step of ``dt``. Jumps that
         arrive in between are kept and added at its next update; its spikes
         are emitted once, on the step it fires.
+    current : str, optional
+        A parameter of the model that receives the current inputs: each step
+        it counts as its set value plus ``x`` of ``group(x)`` plus every
+        input registered with :meth:`add_current_input` (callables, such as
+        gap junctions or conductance outputs, get the first differential
+        variable, normally the membrane potential).
     spk_fun : str or Surrogate
         Surrogate spike function (see :mod:`brainsim.surrogate`).
     detach_reset : bool
@@ -120,7 +126,7 @@ class NeuronGroup(DynamicsModule):
     Examples
     --------
     >>> import brainsim, brainunit as u
-    >>> g = brainsim.NeuronGroup(2, 'dv/dt = (1.5*mV - v) / tau : volt\\ntau : second',
+    >>> g = brainsim.NeuronGroup(2, 'dv/dt = (1.5*mV - v) / tau : volt\ntau : second',
     ...                          threshold='v > 1*mV', reset='v = 0*mV')
     >>> g.tau = [10., 20.] * u.ms
     >>> g = brainsim.init_states(g)
@@ -134,7 +140,8 @@ class NeuronGroup(DynamicsModule):
 
     def __init__(self, n: int, model: str, threshold: str | None = None,
                  reset: str | None = None, refractory: Any = None, method: str = "exact",
-                 namespace: dict | None = None, *, dt: Any = None, spk_fun: Any = "sigmoid",
+                 namespace: dict | None = None, *, dt: Any = None, current: str | None = None,
+                 spk_fun: Any = "sigmoid",
                  detach_reset: bool = True, name: str | None = None):
         super().__init__(n, name=name)
         if dt is not None and not (isinstance(dt, u.Quantity) and dt.dim == u.second.dim
@@ -162,6 +169,12 @@ class NeuronGroup(DynamicsModule):
         eqs = cm.equations
         self._bs_vars = [e.name for e in eqs.of_kind("diff")]
         self._bs_params = [e.name for e in eqs.of_kind("param")]
+        if current is not None and current not in self._bs_params:
+            from ..equations._units import suggest
+            raise ValueError(f"NeuronGroup: current={current!r} must name a parameter of the "
+                             f"model (e.g. 'I : amp'); parameters: {self._bs_params}."
+                             f"{suggest(current, self._bs_params)}")
+        self.current = current
         for p in self._bs_params:
             setattr(self, p, ParamState(self._zeros(p, None)))
         for v in self._bs_vars:
@@ -262,14 +275,39 @@ class NeuronGroup(DynamicsModule):
         step = jnp.round(to_si(_now(), u.second.dim) / to_si(net_dt, u.second.dim))
         return k, jnp.mod(step.astype(jnp.int32), k) == 0
 
-    def update(self) -> jax.Array:
-        """Advance one step of ``dt``; return the spikes."""
+    def _add_currents(self, vals: dict, x: Any) -> None:
+        name = self.current
+        if name is None:
+            if x is not None or self._bs_current_inputs:
+                raise TypeError(
+                    "NeuronGroup: this group received a current input but has no parameter to "
+                    "hold it. How to fix: declare one in the model (e.g. 'I : amp') and pass "
+                    "current='I'; or deliver jumps with DeltaProj(..., target='ge').")
+            return
+        unit = self._bs_model.units[name]
+        zero = jnp.zeros(self.spike.value.shape, jnp.float32)
+        zero = zero if unit.dim == u.DIMENSIONLESS else u.Quantity(zero, unit=si_unit(unit.dim))
+        try:
+            total = self.sum_current_inputs(zero + (0. if x is None else x),
+                                            getattr(self, self._bs_vars[0]).value)
+        except u.UnitMismatchError:   # brainunit's error is no ValueError: name the variable
+            total = None
+        if total is None or u.get_dim(total) != unit.dim:
+            raise UnitMismatchError(
+                f"NeuronGroup: a current input to {name!r} does not have its dimension "
+                f"{dim_str(unit.dim)} (unit {unit}). How to fix: give x and the projections' "
+                f"outputs in {unit}.")
+        vals[name] = vals[name] + to_si(total, unit.dim)
+
+    def update(self, x: Any = None) -> jax.Array:
+        """Advance one step of ``dt`` (``x``: a current for ``current``); return the spikes."""
         for fn in self._bs_before.values():
             fn()
         cm = self._bs_model
         k, active = self._clock()
         vals = self._values()
         vals["dt"] = vals["dt"] * k
+        self._add_currents(vals, x)
         old = {name: vals[name] for name in self._bs_vars}
         if self.refractory_period is not None:
             left = self.refractory.value

@@ -28,8 +28,8 @@ class TimedArray:
     --------
     >>> import brainsim, brainunit as u
     >>> stim = brainsim.TimedArray([1., 2., 3.] * u.nA, dt=1. * u.ms)
-    >>> stim(1.5 * u.ms), stim(10. * u.ms)
-    (2. * nA, 3. * nA)
+    >>> [float(stim(t).to_decimal(u.nA)) for t in (0.5 * u.ms, 1.5 * u.ms, 10. * u.ms)]
+    [1.0, 2.0, 3.0]
     """
 
     __module__ = "brainsim"
