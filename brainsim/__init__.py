@@ -17,7 +17,7 @@ from . import environ, random
 from . import datasets, encoding, event, integrators, layers, surrogate
 from . import init, neurons, plot, projections, runner, synapses, train
 from . import equations, groups
-from .groups import NeuronGroup, TimedArray
+from .groups import NeuronGroup, Synapses, TimedArray
 from ._dynamics import DynamicsModule
 from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
                       UnitMismatchError)
@@ -38,7 +38,7 @@ __all__ = [
     "save_checkpoint", "load_checkpoint",
     "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
     "event", "layers", "init", "neurons", "synapses", "projections", "runner", "plot", "train",
-    "run", "Runner", "equations", "groups", "NeuronGroup", "TimedArray",
+    "run", "Runner", "equations", "groups", "NeuronGroup", "Synapses", "TimedArray",
     "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
     "CheckpointError",
 ]

@@ -22,7 +22,7 @@ import sympy
 __all__ = ["Equation", "Equations", "parse_expression", "parse_statements", "FUNCTIONS",
            "clip", "exprel"]
 
-FLAGS = ("unless refractory", "constant")
+FLAGS = ("unless refractory", "constant", "event-driven", "clock-driven")
 
 
 class clip(sympy.Function):
@@ -211,7 +211,7 @@ class Equations:
 _DIFF = re.compile(r"^d\s*([A-Za-z_]\w*)\s*/\s*dt\s*=\s*(.+)$")
 _SUB = re.compile(r"^([A-Za-z_]\w*)\s*=\s*(.+)$")
 _PARAM = re.compile(r"^([A-Za-z_]\w*)$")
-_FLAGS = re.compile(r"\(\s*([A-Za-z_][\w\s,]*)\)\s*$")
+_FLAGS = re.compile(r"\(\s*([A-Za-z_][\w\s,-]*)\)\s*$")
 
 
 def _logical_lines(text: str) -> list[str]:
