@@ -253,3 +253,40 @@ def test_clock_must_be_a_multiple_of_dt():
                                          r"network's dt=0.1 ms"):
         with brainsim.environ.context(dt=0.1 * u.ms):
             g()
+
+
+def test_builtin_subgroup_as_post_of_align_post_equals_padded_weights():
+    from brainsim import synapses
+    rng = np.random.default_rng(4)
+    T, dt = 80, 0.1 * u.ms
+    s, idx, steps = _volleys(3, T, rng)
+    W = rng.random((3, 2)).astype(np.float32) * 20.
+    Wpad = np.zeros((3, 5), np.float32)
+    Wpad[:, 2:4] = W
+    outs = []
+    for comm, post_of in ((W, lambda P: P[2:4]), (Wpad, lambda P: P)):
+        with brainsim.environ.context(dt=dt):
+            src = neurons.SpikeTimeGenerator(3, idx, steps * dt)
+            P = neurons.LIF(5, tau=5. * u.ms, V_th=100. * u.mV, R=100. * u.Mohm,
+                            V_initializer=-60. * u.mV, V_rest=-60. * u.mV, V_reset=-60. * u.mV)
+            post = post_of(P)
+            proj = projections.AlignPostProj(
+                jnp.asarray(comm) * u.nS, synapses.Expon(post.varshape, 2. * u.ms),
+                synapses.COBA(E=0. * u.mV), post=post, pre=src)
+
+            class Net(brainsim.DynamicsModule):
+                def __init__(self):
+                    super().__init__(5)
+                    self.src, self.P, self.proj = src, P, proj
+
+                def update(self):
+                    self.src()
+                    self.proj()
+                    self.P(0. * u.nA)
+                    return self.P.V.value.to_decimal(u.mV)
+
+            net = brainsim.init_states(Net())
+            outs.append(np.asarray(brainsim.for_loop(lambda: net(), length=T)))
+    np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6, atol=1e-5)
+    assert outs[0][:, 2:4].max() > -59.      # the inputs arrived
+    np.testing.assert_allclose(outs[0][:, [0, 1, 4]], -60., atol=1e-5)

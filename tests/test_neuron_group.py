@@ -336,3 +336,39 @@ def test_euler_spike_times_equal_brian2(which):
     ours = _spike_steps(_run(g, 10000, 0.01 * u.ms))
     assert sum(map(len, theirs)) > 8
     assert ours == theirs
+
+
+def test_checkpoint_round_trip(tmp_path):
+    def make():
+        g = brainsim.NeuronGroup(3, "dv/dt = (I - v) / tau : volt (unless refractory)\n"
+                                    "tau : second\nI : volt", threshold="v > 1*mV",
+                                 reset="v = 0*mV", refractory=1. * u.ms)
+        g.tau, g.I = 10. * u.ms, jnp.array([2., 3., 4.]) * u.mV
+        return brainsim.init_states(g)
+
+    g = make()
+    _run(g, 137, 0.1 * u.ms)
+    brainsim.save_checkpoint(tmp_path / "g.npz", g)
+    h = make()
+    brainsim.load_checkpoint(tmp_path / "g.npz", h)
+    a, b = _run(g, 200, 0.1 * u.ms), _run(h, 200, 0.1 * u.ms)
+    np.testing.assert_array_equal(a, b)
+    assert a.sum() > 0
+
+
+def test_vmap_over_a_batched_state():
+    g = brainsim.NeuronGroup(2, "dv/dt = (I - v) / (10*ms) : volt\nI : volt")
+    g.I = 2. * u.mV
+    brainsim.init_states(g, batch_size=3)
+    v0 = jnp.array([[0., 1.], [2., 3.], [4., 5.]]) * u.mV
+    g.v = v0
+
+    def step(scale):
+        g()
+        return g.v.value.to_decimal(u.mV).sum() * scale
+
+    with brainsim.environ.context(dt=1. * u.ms):
+        out = brainsim.vmap(step, batched_states=[g.v])(jnp.ones(3))
+    # exact: v(1 ms) = I + (v0 - I) exp(-0.1)
+    ref = (2. + (np.asarray(v0.to_decimal(u.mV)) - 2.) * np.exp(-0.1)).sum(1)
+    np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-5)
