@@ -372,3 +372,27 @@ def test_vmap_over_a_batched_state():
     # exact: v(1 ms) = I + (v0 - I) exp(-0.1)
     ref = (2. + (np.asarray(v0.to_decimal(u.mV)) - 2.) * np.exp(-0.1)).sum(1)
     np.testing.assert_allclose(np.asarray(out), ref, rtol=1e-5)
+
+
+def test_model_syntax_index_size_comments_and_continuations():
+    g = brainsim.NeuronGroup(4, """
+        # relax towards a value set by the neuron's index
+        dv/dt = (v0 - v)
+                / (1*ms) : 1            # continued on a second line
+        v0 = i * 1.0 / (N - 1) : 1      # subexpression with the index and the size
+        """)
+    brainsim.init_states(g)
+    _run(g, 50, 1. * u.ms)
+    np.testing.assert_allclose(np.asarray(g.v.value), [0., 1 / 3, 2 / 3, 1.], rtol=1e-5)
+
+
+@pytest.mark.parametrize("model,msg", [
+    ("dv/dt = -v / (10*ms) : vlot", r"Unknown unit 'vlot'.*Did you mean 'volt'\?"),
+    ("dv/dt = -v / (10*ms)", r"every equation ends with ': unit'"),
+    ("dv/dt = -v / (10*ms) : volt\nv : volt", r"defines 'v' twice"),
+    ("dt/dt = 1 : 1", r"reserved name"),
+    ("dv/dt = -v[0] / (10*ms) : volt", r"the syntax Subscript is not supported"),
+])
+def test_model_syntax_errors(model, msg):
+    with pytest.raises(ValueError, match=msg):
+        brainsim.NeuronGroup(1, model)

@@ -9,7 +9,7 @@ import sympy
 from ._codegen import compile_exprs, free_names
 from ._namespace import Resolved, resolve
 from ._parse import Equations, parse_equations, parse_expression, parse_statements
-from ._stateupdate import build_step
+from ._stateupdate import METHODS, build_step
 from ._units import DIMLESS, DimensionError, dim_of, dim_str, parse_unit
 
 __all__ = ["CompiledModel", "SPECIAL_DIMS"]
@@ -48,9 +48,8 @@ class CompiledModel:
 
     def __init__(self, model: str, threshold: str | None, reset: str | None,
                  refractory: str | None, method: str, namespace: dict | None):
-        if method not in ("exact", "exponential_euler", "euler", "rk2", "heun", "rk4"):
-            from ._stateupdate import build_step as _b
-            _b(method, {}, {}, {})  # raises with the valid names and a suggestion
+        if method not in METHODS:
+            build_step(method, {}, {}, {})  # raises, naming the valid methods
         ns = dict(namespace or {})
         fnames = {k for k, v in ns.items() if callable(v) and not isinstance(v, u.Unit)
                   and not hasattr(v, "dim")}

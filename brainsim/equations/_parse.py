@@ -178,6 +178,7 @@ def parse_statements(text: str, functions: dict[str, Any] | None = None) -> list
 @dataclass
 class Equation:
     """One line of a model: ``kind`` is ``'diff'``, ``'sub'`` or ``'param'``."""
+    __module__ = "brainsim.equations"
     kind: str
     name: str
     unit: str
@@ -189,6 +190,7 @@ class Equation:
 @dataclass
 class Equations:
     """A parsed model: its equations in source order."""
+    __module__ = "brainsim.equations"
     equations: list[Equation] = field(default_factory=list)
 
     def __iter__(self):

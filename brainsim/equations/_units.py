@@ -18,6 +18,7 @@ DIMLESS = u.DIMENSIONLESS
 
 class DimensionError(UnitMismatchError):
     """A model expression whose terms differ in dimension."""
+    __module__ = "brainsim.equations"
 
 
 def dim_str(d: Any) -> str:
