@@ -46,6 +46,15 @@ def _population_var(pop: Any, name: str) -> State | None:
     return st if isinstance(st, State) else None
 
 
+def _gather(pop: Any, name: str, idx: Any) -> Any:
+    """SI values of the population's variable ``name`` at local indices ``idx``.
+
+    Reads the parent's state directly (a subgroup's view is not made inside a trace).
+    """
+    parent = getattr(pop, "parent", pop)
+    return to_si(getattr(parent, name).value)[..., getattr(pop, "start", 0) + idx]
+
+
 def _var_dim(pop: Any, name: str) -> Any:
     """The dimension of the population's variable ``name`` (None if it has none)."""
     group = getattr(pop, "parent", pop)
@@ -239,8 +248,7 @@ class Synapses(DynamicsModule):
     # -- one step ------------------------------------------------------------------------
     def _run(self, which: str, stmts: list, vals: dict, spike: Any, deltas: dict) -> None:
         for n, (pop, _, var) in getattr(self, f"_bs_reads_{which}").items():
-            idx = self.rows if pop is self._bs_pre else self.cols
-            vals[n] = to_si(getattr(pop, var).value)[..., idx]
+            vals[n] = _gather(pop, var, self.rows if pop is self._bs_pre else self.cols)
         vals.update(getattr(self, f"_bs_consts_{which}"))
         for kind, target, fn in stmts:
             new = fn(vals)[0]
@@ -274,6 +282,6 @@ class Synapses(DynamicsModule):
         post = self._bs_post
         for var, inc in deltas.items():
             dest = post.target(var) if hasattr(post, "target") else post
-            ref = _population_var(post, var).value
+            ref = getattr(getattr(post, "parent", post), var).value
             dest.add_delta_input(self._bs_key + var, _as_unit(inc, u.get_unit(ref))
                                  if isinstance(ref, u.Quantity) else inc)
