@@ -1,4 +1,4 @@
-"""Subgroups, delivery to a named variable, TimedArray, and the CUBA example written with strings."""
+"""Subgroups, delivery to a named variable, TimedArray, clocks, and CUBA written with strings."""
 import importlib.util
 import os
 from pathlib import Path

@@ -3,7 +3,6 @@ orders of convergence, gradients against finite differences, unit and name error
 import math
 
 import brainunit as u
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

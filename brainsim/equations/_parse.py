@@ -47,7 +47,8 @@ FUNCTIONS: dict[str, Any] = {
 
 _BINOPS = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-    ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b, ast.Mod: lambda a, b: sympy.Mod(a, b),
+    ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b,
+    ast.Mod: lambda a, b: sympy.Mod(a, b),
 }
 _COMPARE = {ast.Gt: sympy.Gt, ast.GtE: sympy.Ge, ast.Lt: sympy.Lt, ast.LtE: sympy.Le,
             ast.Eq: sympy.Eq, ast.NotEq: sympy.Ne}
