@@ -9,6 +9,8 @@ The package is layered; each layer only uses the ones above it:
 - numerics: :mod:`integrators`, :mod:`surrogate`
 - event-driven operators and layers: :mod:`event`, :mod:`layers`
 - models: :mod:`neurons`, :mod:`synapses`, :mod:`projections`, :mod:`init`
+- models written as Brian strings: :mod:`equations` (parsing, units, code generation),
+  :mod:`groups` (:class:`NeuronGroup`, :class:`Synapses`, :class:`TimedArray`, subgroups)
 - running and looking: :func:`run`, :mod:`runner`, :mod:`plot`
 - training: :mod:`train`, :mod:`datasets`, :mod:`encoding`
 """
