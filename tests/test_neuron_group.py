@@ -395,3 +395,14 @@ def test_model_syntax_index_size_comments_and_continuations():
 def test_model_syntax_errors(model, msg):
     with pytest.raises(ValueError, match=msg):
         brainsim.NeuronGroup(1, model)
+
+
+def test_unknown_identifier_in_threshold_and_reset_names_them():
+    with pytest.raises(ValueError, match=r"'vtt' in the threshold 'v > vtt'.*Did you mean "
+                                         r"'vt'\?"):
+        brainsim.NeuronGroup(1, "dv/dt = -v / (10*ms) : volt", threshold="v > vtt",
+                             namespace={"vt": 1. * u.mV})
+    with pytest.raises(ValueError, match=r"'v_rst' in the reset 'v = v_rst'.*Did you mean "
+                                         r"'v_rest'\?"):
+        brainsim.NeuronGroup(1, "dv/dt = -v / (10*ms) : volt", threshold="v > 1*mV",
+                             reset="v = v_rst", namespace={"v_rest": 0. * u.mV})
