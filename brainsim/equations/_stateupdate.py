@@ -93,7 +93,9 @@ def _exponential_euler(rhs: dict, functions: dict, texts: dict) -> Step:
     for n in names:
         x = sympy.Symbol(n, real=True)
         B = rhs[n].subs(x, 0)
-        A = sympy.expand(rhs[n].subs(x, 1) - B)
+        # expanded to cancel the B terms, then with common factors pulled out so the
+        # generated code divides once: -(ge + gi + gl)/C, not -ge/C - gi/C - gl/C
+        A = sympy.factor_terms(sympy.expand(rhs[n].subs(x, 1) - B))
         if x in sympy.diff(rhs[n], x).free_symbols:
             raise _refuse("exponential_euler", texts[n], f"it is not linear in {n}", "euler")
         coefs += [A, B]
