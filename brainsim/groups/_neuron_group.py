@@ -70,8 +70,10 @@ class NeuronGroup(DynamicsModule):
     Each step: the differential equations are integrated jointly with
     ``method``; jumps delivered to a variable (``DeltaProj(..., target='ge')``)
     are added; the threshold is evaluated with a surrogate-gradient
-    Heaviside (``spk_fun``) on ``(lhs - rhs) / |rhs - reset value|``; the
-    reset statements run, in order, where a spike occurred.
+    Heaviside (``spk_fun``) on ``(lhs - rhs) / |rhs - reset value|`` (on
+    ``lhs - rhs`` in SI units when the reset does not set the variable;
+    parts of a threshold that are not comparisons count as 0/1); the reset
+    statements run, in order, where a spike occurred.
 
     Parameters
     ----------
