@@ -11,6 +11,8 @@ The package is layered; each layer only uses the ones above it:
 - numerics: :mod:`integrators`, :mod:`surrogate`
 - event-driven operators and layers: :mod:`event`, :mod:`layers`
 - models: :mod:`neurons`, :mod:`synapses`, :mod:`projections`, :mod:`init`
+- models written as Brian strings: :mod:`equations` (parsing, units, code generation),
+  :mod:`groups` (:class:`NeuronGroup`, :class:`Synapses`, :class:`TimedArray`, subgroups)
 - running and looking: :func:`run`, :mod:`runner`, :mod:`plot`
 - training: :mod:`train`, :mod:`datasets`, :mod:`encoding`
 """
@@ -18,6 +20,8 @@ The package is layered; each layer only uses the ones above it:
 from . import environ, random
 from . import datasets, encoding, event, integrators, layers, surrogate
 from . import init, neurons, plot, projections, runner, synapses, train
+from . import equations, groups
+from .groups import NeuronGroup, Synapses, TimedArray
 from ._dynamics import DynamicsModule
 from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
                       UnitMismatchError)
@@ -40,7 +44,7 @@ __all__ = [
     "save_checkpoint", "load_checkpoint",
     "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
     "event", "layers", "init", "neurons", "synapses", "projections", "runner", "plot", "train",
-    "run", "Runner",
+    "run", "Runner", "equations", "groups", "NeuronGroup", "Synapses", "TimedArray",
     "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
     "CheckpointError",
 ]

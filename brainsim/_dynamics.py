@@ -137,6 +137,18 @@ class DynamicsModule(Module):
             )
         return self.update(*args, **kwargs)
 
+    def __getitem__(self, item: slice) -> Any:
+        """``population[a:b]``: a view of neurons ``a`` to ``b - 1`` sharing this one's states.
+
+        See :class:`brainsim.groups.Subgroup`; it works as ``pre`` or ``post``
+        of a projection and in monitors.
+        """
+        from .groups._subgroup import Subgroup, subgroup_bounds
+        if len(self.varshape) != 1:
+            raise ValueError(f"Subgroups need a 1-D population; {type(self).__name__} has "
+                             f"varshape {self.varshape}.")
+        return Subgroup(self, *subgroup_bounds(item, self.varshape[0]))
+
     # -- inputs ---------------------------------------------------------------
     def add_current_input(self, key: Any, inp: Callable[..., Any] | Any) -> None:
         """Register a current input under ``key``.
