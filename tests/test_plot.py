@@ -85,3 +85,14 @@ def test_figure_lays_out_panels():
     for bad in (0, 1.5, True):
         with pytest.raises(ValueError, match="rows must be a positive integer"):
             plot.figure(bad, 1)
+
+
+def test_shared_time_axis_is_labelled_once():
+    t, tr, rt, sp = _trace_and_rate()
+    fig, axes = plot.figure(2, 1)
+    plot.raster(sp, ax=axes[0, 0])
+    plot.traces(tr, ax=axes[1, 0])
+    assert axes[0, 0].get_xlabel() == "" and axes[1, 0].get_xlabel() == "time (ms)"
+    fig, axes = plot.figure(2, 1, sharex=False)
+    plot.raster(sp, ax=axes[0, 0])
+    assert axes[0, 0].get_xlabel() == "time (ms)"

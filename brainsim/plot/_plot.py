@@ -38,6 +38,10 @@ def _axes(ax: Any, figsize: tuple, name: str) -> tuple[Axes, Figure | None]:
 def _finish(ax: Axes, fig: Figure | None, path: Any, title: str | None) -> Axes | Figure:
     if title:
         ax.set_title(title)
+    spec = ax.get_subplotspec()
+    if fig is None and spec is not None and not spec.is_last_row() and \
+            len(ax.get_shared_x_axes().get_siblings(ax)) > 1:
+        ax.set_xlabel("")      # a shared time axis is labelled once, under the bottom panel
     target = ax.figure if fig is None else fig
     if fig is not None:
         fig.tight_layout()
