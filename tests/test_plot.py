@@ -96,3 +96,11 @@ def test_shared_time_axis_is_labelled_once():
     fig, axes = plot.figure(2, 1, sharex=False)
     plot.raster(sp, ax=axes[0, 0])
     assert axes[0, 0].get_xlabel() == "time (ms)"
+
+
+def test_figures_show_themselves_in_notebooks():
+    # built without pyplot, so no inline backend registers a display for them
+    t, tr, rt, sp = _trace_and_rate()
+    for fig in (plot.raster(sp), plot.traces(tr), plot.rate(rt), plot.figure(2, 2)[0]):
+        assert isinstance(fig, Figure)
+        assert fig._repr_png_()[:8] == b"\x89PNG\r\n\x1a\n"

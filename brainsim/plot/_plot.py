@@ -8,6 +8,7 @@ without pyplot (no GUI backend, no global figure list), so they work headless;
 """
 from __future__ import annotations
 
+import io
 from typing import Any
 
 import brainunit as u
@@ -20,6 +21,19 @@ from ..runner import Rate, SpikeRecord, Trace
 __all__ = ["raster", "traces", "rate", "figure"]
 
 
+class _Figure(Figure):
+    """A Figure that shows itself as a PNG in Jupyter.
+
+    Without pyplot no inline backend registers a display for figures, so a
+    plain ``Figure`` at the end of a notebook cell shows as ``<Figure ...>``.
+    """
+
+    def _repr_png_(self) -> bytes:
+        buf = io.BytesIO()
+        self.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+        return buf.getvalue()
+
+
 def _ms(x: Any) -> np.ndarray:
     return np.asarray(x.to_decimal(u.ms)) if isinstance(x, u.Quantity) else np.asarray(x)
 
@@ -27,7 +41,7 @@ def _ms(x: Any) -> np.ndarray:
 def _axes(ax: Any, figsize: tuple, name: str) -> tuple[Axes, Figure | None]:
     """The Axes to draw into, and the figure made for it (None when ``ax`` was given)."""
     if ax is None:
-        fig = Figure(figsize=figsize)
+        fig = _Figure(figsize=figsize)
         return fig.add_subplot(), fig
     if not isinstance(ax, Axes):
         raise TypeError(f"{name}: ax must be a matplotlib Axes (e.g. from plot.figure(2, 1) or "
@@ -81,7 +95,7 @@ def figure(rows: int = 1, cols: int = 1, *, figsize: tuple | None = None,
     for name, v in (("rows", rows), ("cols", cols)):
         if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or v < 1:
             raise ValueError(f"plot.figure: {name} must be a positive integer, got {v!r}.")
-    fig = Figure(figsize=figsize or (8, 2.6 * rows), layout="constrained")
+    fig = _Figure(figsize=figsize or (8, 2.6 * rows), layout="constrained")
     axes = fig.subplots(rows, cols, sharex=sharex, squeeze=False)
     return fig, axes
 
