@@ -12,6 +12,9 @@ sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 # the notebook kernels inherit the environment: same checkout, inline figures
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
 os.environ["MPLBACKEND"] = "module://matplotlib_inline.backend_inline"
+# tqdm.auto warns in a kernel without ipywidgets and then draws the text bar, which is
+# what a static page shows anyway
+os.environ["PYTHONWARNINGS"] = "ignore:IProgress not found"
 
 import brainsim  # noqa: E402
 
@@ -27,6 +30,7 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "apicoverage",
+    "figurecheck",
 ]
 exclude_patterns = ["_build", "_ext", "**.ipynb_checkpoints", "Thumbs.db", ".DS_Store"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb"}
@@ -52,11 +56,11 @@ autoclass_content = "class"
 napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 napoleon_use_rtype = False
+napoleon_custom_sections = [("States", "params_style")]   # a neuron's HiddenStates
 
 html_theme = "furo"
 html_title = f"brainsim {release}"
 html_static_path = []
-pygments_style = "sphinx"
 
 
 def _constant_docstring(app, what, name, obj, options, lines):
