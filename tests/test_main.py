@@ -31,6 +31,7 @@ def test_python_m_brainsim_prints_versions_devices_and_a_rate():
 
 
 def test_environment_names_the_event_backend_in_use():
+    saved = event.get_backend()
     try:
         event.set_backend("jax")
         lines = cli.environment()
@@ -40,5 +41,5 @@ def test_environment_names_the_event_backend_in_use():
                                              jax.default_backend() == "cpu") else "pure JAX"
         assert any(f"'auto' -> {want}" in line for line in cli.environment())
     finally:
-        event.set_backend("auto")
+        event.set_backend(saved)
 
