@@ -60,7 +60,8 @@ napoleon_custom_sections = [("States", "params_style")]   # a neuron's HiddenSta
 
 html_theme = "furo"
 html_title = f"brainsim {release}"
-html_static_path = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 
 
 def _constant_docstring(app, what, name, obj, options, lines):
