@@ -43,3 +43,27 @@ def check_shape(cls: str, name: str, value: Any, shape: tuple) -> None:
         raise ValueError(
             f"{cls}: {name} has shape {got}, which does not broadcast to the population shape "
             f"{tuple(shape)}. How to fix: give a scalar or an array of shape {tuple(shape)}.")
+
+
+def check_finite(cls: str, name: str, value: Any) -> None:
+    """Raise unless every concrete floating-point entry of ``value`` is finite.
+
+    ``value`` may be any pytree: an array, a quantity, a ``brainsim.event``
+    matrix, a state's value. Traced leaves (weights being differentiated) are
+    skipped: their numbers are not known when the model is built.
+    """
+    for leaf in jax.tree_util.tree_leaves(value):
+        if isinstance(leaf, jax.core.Tracer):
+            continue
+        arr = np.asarray(leaf)
+        if not np.issubdtype(arr.dtype, np.inexact) or arr.size == 0:
+            continue
+        bad = ~np.isfinite(arr)
+        if np.any(bad):
+            n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise ValueError(
+                f"{cls}: {name} holds {n_nan} NaN and {n_inf} infinite value(s) (first at index "
+                f"{first} of an array of shape {arr.shape}); they would turn every result they "
+                f"touch into NaN. How to fix: replace them, e.g. jnp.nan_to_num(w), or find where "
+                f"the weights were computed.")

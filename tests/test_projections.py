@@ -1,11 +1,13 @@
 """Projections: delays shift arrival exactly, shared synapse state, sparse == dense, align-pre."""
 import brainunit as u
+import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 import brainsim
-from brainsim import event, init, neurons, projections, synapses
+from brainsim import event, init, neurons, projections, synapses, train
 
 
 @pytest.fixture(autouse=True)
@@ -184,3 +186,207 @@ def test_weight_shape_must_fit_pre_and_post(W, pre_n, match):
     with pytest.raises(ValueError, match=match):
         projections.AlignPostProj(jnp.asarray(W) * u.nS, synapses.Expon(2), synapses.COBA(0. * u.mV),
                                   post=post, pre=pre)
+
+
+# --- weights held in a State: read at every step -------------------------------------------
+
+class Sink(brainsim.DynamicsModule):
+    """Records the delta input it receives each step (no dynamics of its own)."""
+
+    def init_state(self, batch_size=None):
+        self.x = brainsim.ShortTermState(jnp.zeros(self.varshape, jnp.float32))
+
+    def update(self):
+        self.x.value = self.sum_delta_inputs(jnp.zeros(self.varshape, jnp.float32))
+        return self.x.value
+
+
+def _spikes(T=25, n=4, seed=0):
+    return jnp.asarray((np.random.default_rng(seed).random((T, n)) < 0.3).astype(np.float32))
+
+
+def _syn_run(comm, spk, kind, pre=None):
+    """V of a COBA LIF population driven by ``comm`` through ``kind``, from rest (a jitted run)."""
+    post = _post(3)
+    if kind == "post":
+        p = projections.AlignPostProj(comm, synapses.Expon(3, 2. * u.ms), synapses.COBA(0. * u.mV),
+                                      post=post, pre=pre)
+    else:
+        p = projections.AlignPreProj(synapses.Expon(4, 2. * u.ms), comm, synapses.COBA(0. * u.mV),
+                                     post=post)
+    brainsim.init_states(post), brainsim.init_states(p)
+
+    def step(s):
+        p(s)
+        post(0. * u.nA)
+        return post.V.value
+
+    jitted = brainsim.jit(lambda: brainsim.for_loop(step, spk))
+
+    def run():
+        brainsim.reset_states(post), brainsim.reset_states(p)
+        return jitted()
+    return run, lambda: np.asarray(run().to_decimal(u.mV))
+
+
+_W0 = np.random.default_rng(1).random((4, 3)).astype(np.float32) * (
+    np.random.default_rng(2).random((4, 3)) < 0.7)
+
+
+@pytest.mark.parametrize("kind", ["post", "pre"])
+@pytest.mark.parametrize("fmt", ["dense", "csr"])
+def test_state_comm_is_read_each_run(kind, fmt):
+    mat = (lambda W: jnp.asarray(W) * u.nS) if fmt == "dense" else \
+        (lambda W: event.CSR.from_dense(W * u.nS))
+    w = brainsim.ParamState(mat(_W0))
+    spk = _spikes()
+    _, run = _syn_run(w, spk, kind)
+    v1 = run()
+    np.testing.assert_allclose(v1, _syn_run(jnp.asarray(_W0) * u.nS, spk, kind)[1](), rtol=1e-6)
+    W1 = 3. * _W0
+    w.value = mat(W1)                       # same structure, new weights, between two runs
+    v2 = run()
+    np.testing.assert_allclose(v2, _syn_run(jnp.asarray(W1) * u.nS, spk, kind)[1](), rtol=1e-6)
+    assert np.abs(v2 - v1).max() > 1e-3
+
+
+def test_state_comm_sees_stdp_updates_inside_the_loop():
+    T, n_pre, n_post = 30, 4, 3
+    w = brainsim.ParamState(jnp.asarray(_W0))
+    sink = Sink(n_post)
+    p = projections.DeltaProj(w, post=sink)
+    stdp = synapses.STDP(w, n_pre, n_post, A_plus=0.2, A_minus=0.1, tau_pre=2. * u.ms,
+                         tau_post=2. * u.ms)
+    brainsim.init_states(sink), brainsim.init_states(stdp)
+    pre, post_s = _spikes(T, n_pre, 3), _spikes(T, n_post, 4)
+
+    def step(s, so):
+        w_seen = w.value
+        p(s)
+        x = sink()
+        stdp(s, so)
+        return x, w_seen
+
+    x, w_seen = brainsim.jit(lambda: brainsim.for_loop(step, pre, post_s))()
+    x, w_seen = np.asarray(x), np.asarray(w_seen)
+    assert np.abs(w_seen[-1] - w_seen[0]).max() > 0.05     # the weights did learn
+    ref = np.einsum("ti,tij->tj", np.asarray(pre), w_seen)  # each step uses that step's weights
+    np.testing.assert_allclose(x, ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(w_seen[0], _W0, rtol=1e-7)
+
+
+def _loss_run(comm, spk, pre=None):
+    run, _ = _syn_run(comm, spk, "post", pre)
+    return lambda: jnp.mean(run().to_decimal(u.mV) + 60.) ** 2
+
+
+def test_grad_through_a_run_wrt_the_comm_state_matches_finite_differences():
+    spk = _spikes(T=20, seed=5)
+    w = brainsim.ParamState(jnp.asarray(_W0) * u.nS)
+    loss = _loss_run(w, spk)
+    g = np.asarray(brainsim.grad(loss, grad_states=w)().to_decimal(u.nS))
+    assert np.abs(g).max() > 0
+    rng = np.random.default_rng(7)
+    h = 0.05
+    for _ in range(2):                      # directional derivatives by central differences
+        d = rng.standard_normal(_W0.shape).astype(np.float32)
+        w.value = jnp.asarray(_W0 + h * d) * u.nS
+        lp = float(loss())
+        w.value = jnp.asarray(_W0 - h * d) * u.nS
+        lm = float(loss())
+        np.testing.assert_allclose(np.sum(g * d), (lp - lm) / (2 * h), rtol=2e-3)
+
+
+def test_sparse_weights_learned_per_synapse_through_a_callable_comm():
+    """The documented wiring for per-synapse learned sparse weights: its gradient is the
+    dense gradient at the stored entries, and an optimizer step inside jit changes the next run."""
+    spk = _spikes(T=20, seed=5)
+    M = event.CSR.from_dense(_W0)
+    rows, cols = np.repeat(np.arange(4), np.diff(np.asarray(M.indptr))), np.asarray(M.indices)
+    w = brainsim.ParamState(M.data * u.nS)
+    comm = lambda s: event.BinaryArray(s) @ M.with_data(w.value)
+    loss = _loss_run(comm, spk, pre=neurons.LIF(4))   # pre: the size to find comm's unit with
+    wd = brainsim.ParamState(jnp.asarray(_W0) * u.nS)
+    dense_loss = _loss_run(wd, spk)
+    g = np.asarray(brainsim.grad(loss, grad_states=w)().to_decimal(u.nS))
+    gd = np.asarray(brainsim.grad(dense_loss, grad_states=wd)().to_decimal(u.nS))
+    np.testing.assert_allclose(g, gd[rows, cols], rtol=1e-5)
+
+    opt = train.Optimizer(optax.sgd(0.1), [w])
+    step = train.make_train_step(loss, opt)          # grad + update, compiled by brainsim.jit
+    before = float(step())
+    W1 = np.zeros_like(_W0)
+    W1[rows, cols] = np.asarray(w.value.to_decimal(u.nS))
+    wd.value = jnp.asarray(W1) * u.nS
+    after = float(loss())
+    assert after == pytest.approx(float(dense_loss()), rel=1e-6) and after < before
+
+
+def test_callable_comm_whose_unit_could_not_be_found_gets_a_clear_error():
+    W = jnp.asarray(_W0) * u.nS
+    _, run = _syn_run(lambda s: event.BinaryArray(s) @ W, _spikes(), "post")   # no pre
+    with pytest.raises(ValueError, match=r"comm returned values in nS but the synapse state "
+                                         r"'AlignPostProj.syn' holds plain numbers.*pass pre="):
+        run()
+    _, run = _syn_run(lambda s: event.BinaryArray(s) @ W, _spikes(), "post", pre=neurons.LIF(4))
+    np.testing.assert_allclose(run(), _syn_run(W, _spikes(), "post")[1](), rtol=1e-6)
+
+
+# --- misuse gets a clear error -------------------------------------------------------------
+
+@pytest.mark.parametrize("comm, err, match", [
+    ("weights", TypeError, r"comm got a str .*accepted: a dense \(n_pre, n_post\) array"),
+    (2.5, TypeError, r"comm got a float .*brainsim.State"),
+    (brainsim.ParamState({"w": jnp.ones((2, 3))}), TypeError,
+     r"comm is a ParamState holding a dict, but a State given as comm must hold"),
+    (jnp.ones(3), ValueError, r"comm is a dense array of shape \(3,\).*2-D \(n_pre, n_post\)"),
+    (brainsim.ParamState(jnp.ones((2, 3, 1))), ValueError, r"comm is a dense array of shape \(2, 3, 1\)"),
+])
+def test_unusable_comm_is_refused_at_construction(comm, err, match):
+    with pytest.raises(err, match=match):
+        projections.DeltaProj(comm, post=_post(3))
+    with pytest.raises(err, match=match):
+        projections.AlignPostProj(comm, synapses.Expon(3), synapses.COBA(0. * u.mV), post=_post(3))
+
+
+_nan = np.array([[1., np.nan, 0.], [0., 2., 1.]], np.float32)
+
+
+@pytest.mark.parametrize("comm", [
+    jnp.asarray(_nan) * u.mV,
+    np.asarray(_nan),
+    event.CSR.from_coo([0, 0, 1], [0, 1, 2], np.array([1., np.nan, 2.], np.float32), shape=(2, 3)),
+    brainsim.ParamState(jnp.asarray(_nan)),
+    jnp.asarray(np.where(np.isnan(_nan), np.inf, _nan)),
+], ids=["quantity", "numpy", "csr", "state", "inf"])
+def test_nan_weights_are_refused(comm):
+    with pytest.raises(ValueError, match=r"DeltaProj: comm holds [01] NaN and [01] infinite value\(s\) "
+                                         r"\(first at index \((\d, \d|1,)\)"):
+        projections.DeltaProj(comm, post=_post(3))
+
+
+def test_nan_in_hetero_delay_conn_is_refused_and_traced_weights_are_not_checked():
+    M = event.CSR.from_coo([0, 1], [0, 1], np.array([np.nan, 1.], np.float32), shape=(2, 3))
+    with pytest.raises(ValueError, match=r"HeteroDelayCSR: conn holds 1 NaN"):
+        projections.HeteroDelayCSR(M, 0.2 * u.ms)
+    post = _post(3)
+
+    @jax.jit
+    def build(W):   # weights traced: their values are unknown, so no check and no error
+        p = projections.DeltaProj(W, post=post)
+        return jnp.sum(p.comm)
+    assert np.isnan(float(build(jnp.asarray(_nan))))
+
+
+def test_synapse_size_must_match_its_side():
+    with pytest.raises(ValueError, match=r"AlignPostProj: syn \(Expon\) has size \(5,\) but post has "
+                                         r"size \(3,\).*Expon\(3, \.\.\.\)"):
+        projections.AlignPostProj(jnp.ones((4, 3)) * u.nS, synapses.Expon(5), synapses.COBA(0. * u.mV),
+                                  post=_post(3))
+    with pytest.raises(ValueError, match=r"AlignPreProj: syn\[0\] \(STP\) has size \(2,\) but pre has "
+                                         r"size \(4,\)"):
+        projections.AlignPreProj([synapses.STP(2), synapses.Expon(4)], jnp.ones((4, 3)) * u.nS,
+                                 synapses.COBA(0. * u.mV), post=_post(3))
+    with pytest.raises(TypeError, match=r"syn must be a brainsim.synapses model"):
+        projections.AlignPostProj(jnp.ones((4, 3)) * u.nS, "expon", synapses.COBA(0. * u.mV),
+                                  post=_post(3))

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Projection, apply_comm, comm_unit
+from ._base import Projection, apply_comm, check_input_unit, check_syn_size, comm_unit
 
 __all__ = ["AlignPostProj"]
 
@@ -28,11 +28,15 @@ class AlignPostProj(Projection):
 
     Parameters
     ----------
-    comm : matrix or callable
-        ``brainsim.event`` matrix (CSR, FixedNumPerPre, ...), a dense array,
-        or a callable ``spikes -> input``. Weights carry the unit of ``g``.
+    comm : matrix, State or callable
+        ``brainsim.event`` matrix (CSR, FixedNumPerPre, ...), a dense
+        ``(n_pre, n_post)`` array, a :class:`brainsim.State` holding one of
+        them (read at every step: use it for learned or plastic weights), or a
+        callable ``spikes -> input`` (a layer, :class:`HeteroDelayCSR`); see
+        :class:`Projection`. Weights carry the unit of ``g``.
     syn : brainsim.synapses.Synapse
-        A synapse of the postsynaptic size (e.g. ``Expon(n_post, tau)``).
+        A synapse of the postsynaptic size (e.g. ``Expon(n_post, tau)``);
+        another size is refused with a ``ValueError``.
     out : brainsim.synapses.SynOut
         ``COBA(E)``, ``CUBA()``, ``MgBlock()``.
     post : brainsim.neurons.Neuron
@@ -59,6 +63,8 @@ class AlignPostProj(Projection):
 
     def __init__(self, comm: Any, syn: Any, out: Any, post: Any, pre: Any = None,
                  delay: Any = None, name: str | None = None):
+        if hasattr(post, "varshape"):   # else Projection says what post must be
+            check_syn_size(type(self).__name__, syn, post.varshape, "post")
         super().__init__(comm, post, pre, delay, name)
         self.out = out
         registry = post.__dict__.get("_bs_shared_synapses")
@@ -88,6 +94,7 @@ class AlignPostProj(Projection):
     def update(self, spike: Any = None) -> None:
         """Deliver the presynaptic ``spike`` (default: ``pre.get_spike()``)."""
         x = apply_comm(self.comm, self._spikes(spike))
+        check_input_unit(type(self).__name__, x, self.syn.conductance(), self.syn._path())
         if self._bs_hooked:
             self.syn.add_delta_input(self._bs_key, x)   # summed when post advances the synapse
         else:

@@ -7,7 +7,8 @@ import brainunit as u
 import jax.numpy as jnp
 
 from .._state import ShortTermState
-from ._base import Projection, apply_comm, comm_unit
+from ._base import (Projection, _pre_size, apply_comm, check_input_unit, check_syn_size,
+                    comm_unit)
 
 __all__ = ["AlignPreProj"]
 
@@ -29,7 +30,7 @@ class AlignPreProj(Projection):
     Parameters
     ----------
     syn : Synapse or sequence of Synapse
-        Of the presynaptic size.
+        Of the presynaptic size (another size is refused with a ``ValueError``).
     comm, out, post, pre, delay
         As in :class:`AlignPostProj`.
 
@@ -48,8 +49,15 @@ class AlignPreProj(Projection):
 
     def __init__(self, syn: Any, comm: Any, out: Any, post: Any, pre: Any = None,
                  delay: Any = None, name: str | None = None):
+        syns = list(syn) if isinstance(syn, Sequence) else [syn]
+        n_pre = _pre_size(pre, comm) if pre is None or hasattr(pre, "varshape") else None
+        if n_pre is not None:
+            shape = tuple(pre.varshape) if pre is not None else (n_pre,)
+            for k, s in enumerate(syns):
+                check_syn_size(type(self).__name__, s, shape, "pre",
+                               "syn" if len(syns) == 1 else f"syn[{k}]")
         super().__init__(comm, post, pre, delay, name)
-        self.syn = list(syn) if isinstance(syn, Sequence) else [syn]
+        self.syn = syns
         self.out = out
         post.add_current_input(self._bs_key, lambda V: out(self.g.value, V))
 
@@ -64,5 +72,6 @@ class AlignPreProj(Projection):
         x = self._spikes(spike)
         for s in self.syn:
             x = s(x)
-        self.g.value = apply_comm(self.comm, u.get_mantissa(x) if not isinstance(x, u.Quantity)
-                                  else x, binary=False)
+        y = apply_comm(self.comm, x, binary=False)
+        check_input_unit(type(self).__name__, y, self.g.value, self.g.path)
+        self.g.value = y

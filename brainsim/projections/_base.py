@@ -9,21 +9,64 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_finite
 from .._module import Module
+from .._state import State
 from ..event import BinaryArray
+from ..event._base import SparseMatrix
 from ._delay import Delay
 
-__all__ = ["Projection", "apply_comm", "comm_unit"]
+__all__ = ["Projection", "apply_comm", "comm_unit", "comm_value", "check_comm",
+           "check_syn_size", "check_input_unit"]
 
 _COUNTER = itertools.count()
+
+
+_ACCEPTED = ("a dense (n_pre, n_post) array or Quantity, a brainsim.event matrix (CSR, CSC, "
+             "FixedNumPerPre, JITC...), a brainsim.State (e.g. ParamState) holding one of these, "
+             "or a callable spikes -> input (a brainsim.layers layer, HeteroDelayCSR, a function)")
+
+
+def _is_matrix(x: Any) -> bool:
+    return isinstance(x, (SparseMatrix, jax.Array, np.ndarray, u.Quantity))
+
+
+def comm_value(comm: Any) -> Any:
+    """What ``comm`` is now: the current value of a State (read, so traces record it), else ``comm``."""
+    return comm.value if isinstance(comm, State) else comm
+
+
+def check_comm(cls: str, comm: Any) -> None:
+    """Refuse a ``comm`` that a projection cannot use, naming the type and the accepted ones."""
+    value = comm_value(comm)
+    if isinstance(comm, State):
+        if not _is_matrix(value):
+            raise TypeError(
+                f"{cls}: comm is a {type(comm).__name__} holding a {type(value).__name__}, but a "
+                "State given as comm must hold a dense (n_pre, n_post) array or Quantity or a "
+                "brainsim.event matrix. How to fix: put the weight matrix in the State, or pass "
+                "a callable such as lambda s: BinaryArray(s) @ conn.with_data(w.value).")
+    elif not (_is_matrix(value) or callable(value)):
+        raise TypeError(f"{cls}: comm got a {type(comm).__name__} ({comm!r:.60}); accepted: "
+                        f"{_ACCEPTED}.")
+    if isinstance(value, (jax.Array, np.ndarray, u.Quantity)) and np.ndim(value) != 2:
+        raise ValueError(
+            f"{cls}: comm is a dense array of shape {tuple(np.shape(value))}, but dense weights "
+            "must be a 2-D (n_pre, n_post) matrix. How to fix: reshape it, or pass a callable "
+            "for other maps (e.g. lambda s: s * w for one-to-one weights).")
+    if _is_matrix(value):
+        check_finite(cls, "comm", value)
 
 
 def apply_comm(comm: Any, x: Any, binary: bool = True) -> Any:
     """``comm(x)`` for a callable, else the product of ``x`` with the matrix ``comm``.
 
-    Spikes (``binary=True``) go through :class:`brainsim.event.BinaryArray`, so
+    A :class:`brainsim.State` is read now, so a weight changed between runs,
+    by an optimizer or by plasticity takes effect at the next step. Spikes
+    (``binary=True``) go through :class:`brainsim.event.BinaryArray`, so
     sparse and dense matrices alike are multiplied event by event.
     """
+    comm = comm_value(comm)
     if callable(comm):
         return comm(x)
     return (BinaryArray(x) @ comm) if binary else (x @ comm)
@@ -31,6 +74,7 @@ def apply_comm(comm: Any, x: Any, binary: bool = True) -> Any:
 
 def comm_unit(comm: Any, n_pre: int | None) -> Any:
     """The unit of what ``comm`` returns (None for plain numbers), found without running it."""
+    comm = comm_value(comm)
     unit = getattr(comm, "unit", None)
     if isinstance(comm, u.Quantity):
         unit = comm.unit
@@ -46,18 +90,30 @@ def comm_unit(comm: Any, n_pre: int | None) -> Any:
     return unit
 
 
+def check_input_unit(cls: str, x: Any, g: Any, where: str) -> None:
+    """What ``comm`` returned must have the unit of the synapse state it is added to."""
+    ux, ug = u.get_unit(x), u.get_unit(g)
+    if not ux.has_same_dim(ug):
+        name = lambda un: "plain numbers" if un.is_unitless else f"values in {un}"
+        raise ValueError(
+            f"{cls}: comm returned {name(ux)} but the synapse state '{where}' holds {name(ug)}. "
+            "The unit of a callable comm is found when the projection is built by calling it on "
+            "zeros of shape (n_pre,), which needs n_pre. How to fix: pass pre=... (or a comm with "
+            "a .shape), or give the weights the unit of the synapse state.")
+
+
 def _pre_size(pre: Any, comm: Any) -> int | None:
     if pre is not None:
         return int(jnp.prod(jnp.asarray(pre.varshape)))
-    shape = getattr(comm, "shape", None)
+    shape = getattr(comm_value(comm), "shape", None)
     return int(shape[0]) if shape is not None and len(shape) == 2 else None
 
 
 def _check_comm_shape(cls: str, comm: Any, pre: Any, post: Any) -> None:
     """A weight matrix must map the pre population onto the post population."""
-    shape = getattr(comm, "shape", None)
+    shape = getattr(comm_value(comm), "shape", None)
     if shape is None or len(shape) != 2:
-        return  # callables and scalars: checked by their own code
+        return  # callables without a shape: checked by their own code
     n_post = int(np.prod(post.varshape)) if hasattr(post, "varshape") else None
     if n_post is not None and int(shape[1]) != n_post:
         raise ValueError(
@@ -75,11 +131,62 @@ def _check_comm_shape(cls: str, comm: Any, pre: Any, post: Any) -> None:
             )
 
 
+def check_syn_size(cls: str, syn: Any, expected: tuple, side: str, label: str = "syn") -> None:
+    """A synapse must have the size of the side it lives on (``side`` is 'post' or 'pre')."""
+    if not hasattr(syn, "varshape"):
+        raise TypeError(f"{cls}: {label} must be a brainsim.synapses model (e.g. "
+                        f"synapses.Expon(n, tau)), got {type(syn).__name__}.")
+    got = tuple(syn.varshape)
+    if got != tuple(expected):
+        n = int(np.prod(expected))
+        raise ValueError(
+            f"{cls}: {label} ({type(syn).__name__}) has size {got} but {side} has size "
+            f"{tuple(expected)}; the synapse state lives on the {side}synaptic neurons. How to "
+            f"fix: build it as {type(syn).__name__}({n if len(expected) == 1 else tuple(expected)}"
+            ", ...).")
+
+
 class Projection(Module):
     """Base class: holds the presynaptic population, an optional delay and ``comm``.
 
     ``pre`` and ``post`` are referenced, not owned: put the neurons in your
     network yourself so they are found, initialised and updated once.
+
+    ``comm`` maps the presynaptic spikes (shape ``(n_pre,)``) to the input of
+    the postsynaptic side (shape ``(n_post,)``). It may be
+
+    - a dense ``(n_pre, n_post)`` array or Quantity, or a ``brainsim.event``
+      matrix (CSR, FixedNumPerPre, JITC...): fixed weights, copied into the
+      model when it is traced;
+    - a :class:`brainsim.State` (usually a :class:`brainsim.ParamState`)
+      holding such a matrix: it is read at every step, so weights changed
+      between runs, by an optimizer step or by :class:`brainsim.synapses.STDP`
+      take effect, and ``brainsim.grad(..., grad_states=w)`` differentiates
+      through the run. Passing ``w.value`` instead freezes today's weights;
+    - a callable ``spikes -> input``: a layer of :mod:`brainsim.layers` (whose
+      ``ParamState`` weights are learned the same way), a
+      :class:`HeteroDelayCSR`, or a function such as
+      ``lambda s: BinaryArray(s) @ conn.with_data(w.value)`` for sparse
+      weights learned one per synapse (a state holding a whole CSR matrix also
+      holds its integer index arrays, which cannot be differentiated).
+
+    Anything else is refused with a ``TypeError`` naming ``comm``; weights
+    holding NaN or inf are refused with a ``ValueError``.
+
+    Examples
+    --------
+    Plastic weights: the projection reads the state at every step.
+
+    >>> import brainsim, brainunit as u, jax.numpy as jnp
+    >>> from brainsim import neurons, projections
+    >>> post = brainsim.init_states(neurons.LIF(2, V_th=10. * u.mV))
+    >>> w = brainsim.ParamState(jnp.array([[1., 2.]]) * u.mV)
+    >>> p = projections.DeltaProj(w, post=post)
+    >>> w.value = w.value * 3.                      # e.g. an optimizer step
+    >>> with brainsim.environ.context(dt=0.1 * u.ms):
+    ...     p.update(jnp.ones(1)); _ = post()
+    >>> [round(float(v), 3) for v in post.V.value.to_decimal(u.mV)]
+    [3.0, 6.0]
     """
 
     __module__ = "brainsim.projections"
@@ -96,8 +203,9 @@ class Projection(Module):
         object.__setattr__(self, "_bs_pre", pre)
         object.__setattr__(self, "_bs_post", post)
         object.__setattr__(self, "_bs_key", f"{type(self).__name__}{next(_COUNTER)}")
-        self.comm = comm
+        check_comm(type(self).__name__, comm)
         _check_comm_shape(type(self).__name__, comm, pre, post)
+        self.comm = comm
         n_pre = _pre_size(pre, comm)
         if delay is not None:
             if n_pre is None:

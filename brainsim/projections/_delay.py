@@ -1,7 +1,7 @@
 """Transmission delays: a ring buffer for one delay, a history gather for per-synapse delays."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import brainunit as u
 import jax
@@ -9,8 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import environ
+from .._checks import check_finite
 from .._dynamics import DynamicsModule
 from .._state import ShortTermState
+from ..event import CSC, CSR
 
 __all__ = ["Delay", "HeteroDelayCSR", "delay_steps"]
 
@@ -42,6 +44,29 @@ def delay_steps(delay: Any, who: str = "delay") -> np.ndarray:
     return steps.astype(np.int64)
 
 
+def _same_dt(a: Any, b: Any) -> bool:
+    with jax.ensure_compile_time_eval():   # dt is static: compare numbers, not tracers
+        ratio = float(np.asarray(u.maybe_decimal(a / b)))
+    return abs(ratio - 1.) <= 1e-9
+
+
+def check_dt_unchanged(module: Any, dt0: Any, what: Callable[[], str]) -> None:
+    """Raise if ``dt`` differs from ``dt0``, the step the buffer of ``module`` was sized for.
+
+    ``dt`` is a static setting, so under ``jit``/``for_loop`` this runs when
+    the step is traced: a new ``dt`` recompiles, and the error comes then.
+    """
+    dt = environ.get_dt()
+    if dt0 is not None and not _same_dt(dt, dt0):
+        with jax.ensure_compile_time_eval():   # print numbers, not the tracers of a trace
+            what, dt0, dt = what(), str(dt0), str(dt)
+        raise ValueError(
+            f"{type(module).__name__} '{module._path()}': {what} was sized at init_states for "
+            f"dt={dt0}, but dt is now {dt}, so spikes would arrive at the wrong time "
+            "(the buffer counts steps, not milliseconds). How to fix: call "
+            "brainsim.init_states(model) again after changing dt.")
+
+
 class Delay(DynamicsModule):
     r"""Delay a signal by a fixed number of steps with a ring buffer.
 
@@ -54,7 +79,8 @@ class Delay(DynamicsModule):
     in_size : int or tuple of int
     delay : Quantity (time)
         A multiple of ``dt`` (others are rejected, see :func:`delay_steps`).
-        ``dt`` is read when the states are initialised.
+        ``dt`` is read when the states are initialised; running at another
+        ``dt`` raises a ``ValueError`` until ``init_states`` is called again.
 
     Examples
     --------
@@ -74,11 +100,15 @@ class Delay(DynamicsModule):
 
     def init_state(self, batch_size: int | None = None) -> None:
         self.steps = int(delay_steps(self.delay))
+        # a zero delay keeps no buffer, so it does not depend on dt
+        object.__setattr__(self, "_bs_dt", environ.get_dt() if self.steps else None)
         shape = (self.steps + 1,) + self.batched_shape(batch_size)
         self.buffer = ShortTermState(jnp.zeros(shape, jnp.float32))
         self.pointer = ShortTermState(jnp.zeros((), jnp.int32))
 
     def update(self, x: Any) -> jax.Array:
+        check_dt_unchanged(self, self._bs_dt, lambda: f"the ring buffer of the {self.delay} "
+                           f"delay ({self.steps} steps)")
         if self.steps == 0:
             return jnp.asarray(x, jnp.float32)
         L = self.steps + 1
@@ -106,7 +136,8 @@ class HeteroDelayCSR(DynamicsModule):
     conn : brainsim.event.CSR
         Rows are presynaptic neurons.
     delays : Quantity (time), shape ``(nse,)`` or scalar
-        Per-synapse delays in CSR order; multiples of ``dt``.
+        Per-synapse delays in CSR order; multiples of ``dt``, which is read
+        when the states are initialised (as for :class:`Delay`).
 
     Examples
     --------
@@ -123,6 +154,11 @@ class HeteroDelayCSR(DynamicsModule):
     __module__ = "brainsim.projections"
 
     def __init__(self, conn: Any, delays: Any, name: str | None = None):
+        if not isinstance(conn, CSR) or isinstance(conn, CSC):
+            raise TypeError(f"HeteroDelayCSR: conn must be a brainsim.event.CSR (rows = "
+                            f"presynaptic neurons), got {type(conn).__name__}. How to fix: "
+                            "event.CSR.from_coo(pre, post, weights, shape=(n_pre, n_post)).")
+        check_finite("HeteroDelayCSR", "conn", conn)
         super().__init__(conn.shape[1], name=name)
         self.conn = conn
         self.delays = delays
@@ -139,10 +175,22 @@ class HeteroDelayCSR(DynamicsModule):
                              f"synapse in CSR order), got {d.shape}.")
         self.d = jnp.asarray(np.broadcast_to(d, (nse,)), jnp.int32)
         self.L = int(d.max()) + 1 if d.size else 1
+        object.__setattr__(self, "_bs_dt", environ.get_dt() if self.L > 1 else None)
         self.history = ShortTermState(jnp.zeros((self.L, self.n_pre), jnp.float32))
         self.pointer = ShortTermState(jnp.zeros((), jnp.int32))
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """``(n_pre, n_post)``, as for a matrix ``comm``."""
+        return tuple(self.conn.shape)
+
+    @property
+    def unit(self) -> Any:
+        """The unit of the weights, hence of the input this returns."""
+        return self.conn.unit
+
     def update(self, spike: Any) -> Any:
+        check_dt_unchanged(self, self._bs_dt, lambda: f"the spike history ({self.L} steps)")
         p = self.pointer.value
         hist = jax.lax.dynamic_update_index_in_dim(self.history.value,
                                                    jnp.asarray(spike, jnp.float32), p, axis=0)

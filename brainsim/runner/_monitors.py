@@ -1,31 +1,90 @@
-"""Monitors: what to record during a run, and the records they give back."""
+"""Monitors: what to record during a run, read at run start, turned into records after it.
+
+Recording-time convention (Brian2's): a :class:`StateMonitor` records the
+state at the start of each step, before the update, so ``values[k]`` holds
+at ``t[k]``; :class:`SpikeMonitor` and :class:`RateMonitor` record what the
+update of step ``k`` emitted, stamped with the start of that step.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 from typing import Any, Callable
 
 import brainunit as u
 import jax.numpy as jnp
 import numpy as np
 
+from .._module import Module
 from .._state import State
+from ._records import Rate, SpikeRecord, Trace
 
-__all__ = ["SpikeMonitor", "StateMonitor", "RateMonitor", "SpikeRecord", "Trace", "Rate"]
+__all__ = ["SpikeMonitor", "StateMonitor", "RateMonitor"]
 
 
-def _getter(target: Any, attr: str) -> Callable[[], Any]:
+def _current(state: State) -> State:
+    """The state now at ``state``'s place in its model: ``init_states`` replaces state objects."""
+    owner = state._owner() if state._owner is not None else None
+    if owner is None or state._attr is None:
+        return state
+    obj: Any = owner
+    for part in state._attr.split("."):
+        try:
+            obj = obj[int(part)] if isinstance(obj, (list, tuple)) else (
+                obj[part] if isinstance(obj, dict) else getattr(obj, part))
+        except (AttributeError, KeyError, IndexError, ValueError):
+            return state
+    return obj if isinstance(obj, type(state)) else state
+
+
+def _getter(who: str, target: Any, attr: str) -> Callable[[], Callable[[], Any]]:
+    """A function that, called at run start, returns the reader of ``target``'s value."""
     if isinstance(target, State):
-        return lambda: target.value
+        def resolve() -> Callable[[], Any]:
+            s = _current(target)
+            return lambda: s.value
+        return resolve
     if isinstance(getattr(target, attr, None), State):
-        # look the state up each time: init_state may have replaced it
-        return lambda: getattr(target, attr).value
+        # looked up each time: init_states may have replaced it
+        return lambda: (lambda: getattr(target, attr).value)
+    if isinstance(target, Module):
+        # calling a module would advance it: it is not a reader of a value
+        raise TypeError(f"{who}: {type(target).__name__} has no state {attr!r} to record; give "
+                        "one of its States (e.g. neuron.V) or a callable returning the value.")
     if callable(target):
-        return target
-    raise TypeError(f"Cannot record from {target!r}: give a neuron, a State or a callable.")
+        return lambda: target
+    raise TypeError(f"{who}: cannot record from {target!r}: give a neuron, a State or a callable "
+                    "returning the value to record.")
 
 
-class SpikeMonitor:
-    """Record the spikes of a population.
+def _spec(value: Any) -> tuple[tuple, np.dtype, Any]:
+    mant, unit = u.split_mantissa_unit(value)
+    return tuple(np.shape(mant)), np.dtype(jnp.asarray(mant).dtype), unit
+
+
+class _Monitor:
+    every = 1
+    when = "end"     # recorded after the step's update ("start": before it)
+    path = None
+
+    def prepare(self) -> None:
+        """Called when a run starts: resolve the target, check it, learn the record's shape."""
+        self._get = self._resolve()
+        self.shape, self.dtype, self.unit = _spec(self.record())
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
+
+    def record(self) -> Any:
+        raise NotImplementedError
+
+
+class SpikeMonitor(_Monitor):
+    """Record the spikes of a population, every step.
+
+    The spikes emitted during step ``k`` of a run are stamped ``t0 + k * dt``,
+    the start of that step (as in Brian2), where ``t0`` is the model's time when
+    the run started.
 
     Parameters
     ----------
@@ -33,19 +92,34 @@ class SpikeMonitor:
         Where to read the spikes (``target.spike`` for a neuron).
     compact : bool
         Store 8 spikes per byte (8x smaller than bools, 32x smaller than
-        float32 spikes) instead of a dense ``T x N`` bool array; the record
+        float32 spikes) instead of a dense ``steps x N`` bool array; the record
         holds the spike events (times and indices) either way.
+
+    Examples
+    --------
+    >>> import brainsim, brainunit as u
+    >>> from brainsim import neurons, runner
+    >>> brainsim.environ.set(dt=0.1 * u.ms)
+    >>> n = brainsim.init_states(neurons.LIF(3))
+    >>> res = runner.run(n, 50. * u.ms, inputs=lambda t: 20. * u.mV, progress=False,
+    ...                  monitors={'spk': runner.SpikeMonitor(n)})
+    >>> res['spk'].count > 0
+    True
     """
 
     __module__ = "brainsim.runner"
-    every = 1
 
     def __init__(self, target: Any, compact: bool = True):
-        self.get = _getter(target, "spike")
-        self.compact = compact
+        self._resolve = _getter("SpikeMonitor", target, "spike")
+        self.compact = bool(compact)
+
+    def prepare(self) -> None:
+        self._get = self._resolve()
+        self._n = int(np.prod(np.shape(self._get())))
+        self.shape, self.dtype, self.unit = _spec(self.record())
 
     def record(self) -> Any:
-        s = jnp.asarray(self.get())
+        s = jnp.asarray(self._get())
         s = (s.reshape(-1) if s.ndim > 1 else s) != 0
         if not self.compact:
             return s
@@ -57,11 +131,11 @@ class SpikeMonitor:
         x = jnp.pad(s, (0, pad)).reshape(-1, 8).astype(jnp.float32)
         return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
 
-    def finish(self, data: Any, t: Any, n: int | None = None) -> "SpikeRecord":
+    def finish(self, data: Any, t: Any, dt: Any) -> SpikeRecord:
         data = np.asarray(data)
         if not self.compact:
             steps, idx = np.nonzero(data)
-            return SpikeRecord(t[steps], idx, data.shape[1], t, steps)
+            return SpikeRecord(t[steps], idx, self._n, t, steps)
         # Decode only the bytes that hold a spike (a few percent of them) instead of
         # unpacking the whole T x N record: 19 vs 63 ms for 10^4 steps of 4000 neurons.
         # np.nonzero walks row-major, so events come out sorted by (step, neuron).
@@ -71,117 +145,109 @@ class SpikeMonitor:
         steps, idx = rows[k], cols[k] * 8 + bit
         return SpikeRecord(t[steps], idx, self._n, t, steps)
 
-    def prepare(self) -> None:
-        self._n = int(np.prod(np.shape(self.get())))
 
+class StateMonitor(_Monitor):
+    """Record a state variable at the start of every ``every``-th step.
 
-class StateMonitor:
-    """Record a state variable for a subset of neurons, every ``every`` steps.
+    The monitor reads the state before the step's update (Brian2's convention),
+    so ``values[0]`` is the state the run starts from and ``values[k]`` holds
+    at ``t[k]``. It records at the steps ``i`` of the model's clock with
+    ``i % every == 0``: a first run of ``n`` steps gives ``ceil(n / every)``
+    samples at ``t[k] = k * every * dt`` (also when ``n`` is not a multiple of
+    ``every``), and a run that continues the clock carries on with the same
+    grid, so two runs record what one long run records.
 
     Parameters
     ----------
     target : State, neuron attribute getter or callable
-        e.g. ``E.V`` (a State) or ``lambda: E.V.value``.
+        e.g. ``E.V`` (a State; if ``init_states`` replaces it, the run records
+        the new one) or ``lambda: E.V.value``.
     indices : sequence of int, optional
-        The neurons to keep (all by default).
+        The neurons to keep (positions along the last axis, ``0 <= i < N``;
+        all by default).
     every : int
         Record one step in ``every`` (decimation).
+    path : str or PathLike, optional
+        Stream the record to this HDF5 file during the run instead of keeping
+        it in memory: the run goes in chunks, each written out with one host
+        transfer, so the record is limited by the disk, not by RAM. Each run
+        writes the file anew; the returned :class:`Trace` reads it lazily.
+
+    Examples
+    --------
+    >>> import brainsim, brainunit as u
+    >>> from brainsim import neurons, runner
+    >>> brainsim.environ.set(dt=1. * u.ms)
+    >>> n = brainsim.init_states(neurons.LIF(2, V_rest=0. * u.mV, V_reset=0. * u.mV,
+    ...                                      V_th=100. * u.mV, tau=20. * u.ms))
+    >>> res = runner.run(n, 3. * u.ms, inputs=lambda t: 20. * u.mV, progress=False,
+    ...                  monitors={'V': runner.StateMonitor(n.V, [0])})
+    >>> v = res['V'].values[:, 0].to_decimal(u.mV)
+    >>> res['V'].t.to_decimal(u.ms).tolist(), [round(float(x), 3) for x in v]
+    ([0.0, 1.0, 2.0], [0.0, 0.975, 1.903])
+    """
+
+    __module__ = "brainsim.runner"
+    when = "start"
+
+    def __init__(self, target: Any, indices: Any = None, every: int = 1,
+                 path: str | os.PathLike | None = None):
+        if isinstance(every, bool) or not isinstance(every, (int, np.integer)) or every < 1:
+            raise ValueError(f"StateMonitor: every must be a positive int, got {every!r}.")
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise TypeError(f"StateMonitor: path must be a file name such as 'V.h5' (str or "
+                            f"PathLike) or None, got {type(path).__name__}.")
+        self._resolve = _getter("StateMonitor", target, "value")
+        if indices is not None:
+            idx = np.asarray(indices)
+            if idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer):
+                raise ValueError(f"StateMonitor: indices must be a 1-D sequence of ints, got "
+                                 f"{indices!r}.")
+            indices = idx.astype(np.int32)
+        self.indices = indices
+        self.every = int(every)
+        self.path = None if path is None else os.fspath(path)
+
+    def prepare(self) -> None:
+        self._get = self._resolve()
+        if self.path is not None:
+            folder = os.path.dirname(os.path.abspath(self.path))
+            if not os.path.isdir(folder):
+                raise ValueError(f"StateMonitor: cannot write path={self.path!r}: the folder "
+                                 f"{folder!r} does not exist; create it or give another path.")
+        if self.indices is not None:
+            shape = np.shape(u.get_mantissa(self._get()))
+            n = int(shape[-1]) if shape else 0
+            bad = self.indices[(self.indices < 0) | (self.indices >= n)]
+            if bad.size:
+                raise ValueError(
+                    f"StateMonitor: indices {bad.tolist()} are out of range for a variable of "
+                    f"{n} neurons; give indices with 0 <= i < {n}.")
+        self.shape, self.dtype, self.unit = _spec(self.record())
+
+    def record(self) -> Any:
+        v = self._get()
+        return v if self.indices is None else v[..., self.indices]
+
+    def finish(self, data: Any, t: Any, dt: Any) -> Trace:
+        if self.path is not None:
+            return Trace(t, path=self.path, unit=self.unit)
+        return Trace(t, u.maybe_decimal(u.Quantity(data, unit=self.unit)))
+
+
+class RateMonitor(_Monitor):
+    """Record the population rate: the fraction of neurons that spiked in a step, over ``dt``.
+
+    ``rate[k]`` is the rate during the step that starts at ``t[k]``.
     """
 
     __module__ = "brainsim.runner"
 
-    def __init__(self, target: Any, indices: Any = None, every: int = 1):
-        if not isinstance(every, int) or every < 1:
-            raise ValueError(f"StateMonitor: every must be a positive int, got {every!r}.")
-        self.get = _getter(target, "value")
-        self.indices = None if indices is None else jnp.asarray(indices, jnp.int32)
-        self.every = every
-
-    def prepare(self) -> None:
-        pass
-
-    def record(self) -> Any:
-        v = self.get()
-        return v if self.indices is None else v[..., self.indices]
-
-    def finish(self, data: Any, t: Any, n: int | None = None) -> "Trace":
-        return Trace(t, data)
-
-
-class RateMonitor:
-    """Record the population rate (fraction of neurons spiking per step / dt)."""
-
-    __module__ = "brainsim.runner"
-    every = 1
-
     def __init__(self, target: Any):
-        self.get = _getter(target, "spike")
-
-    def prepare(self) -> None:
-        pass
+        self._resolve = _getter("RateMonitor", target, "spike")
 
     def record(self) -> Any:
-        return jnp.mean(jnp.asarray(self.get(), jnp.float32))
+        return jnp.mean(jnp.asarray(self._get(), jnp.float32))
 
-    def finish(self, data: Any, t: Any, n: int | None = None) -> "Rate":
-        dt = t[1] - t[0] if len(t) > 1 else None
-        return Rate(t, np.asarray(data) / float(dt.to_decimal(u.second)) * u.Hz if dt is not None
-                    else np.asarray(data) * u.Hz)
-
-
-@dataclass
-class SpikeRecord:
-    """Spike events: ``times[k]`` (``steps[k]``) and ``indices[k]`` of every spike, time-ordered."""
-
-    times: Any
-    indices: np.ndarray
-    n: int
-    t: Any
-    steps: np.ndarray
-
-    @property
-    def count(self) -> int:
-        return int(self.indices.shape[0])
-
-    def dense(self) -> np.ndarray:
-        """The ``T x N`` bool raster."""
-        out = np.zeros((len(self.t), self.n), bool)
-        out[self.steps, self.indices] = True
-        return out
-
-    def mean_rate(self, start: Any = None, neurons: Any = None) -> Any:
-        """Mean rate per neuron from ``start`` to the end (optionally of a subset)."""
-        t0 = self.t[0] if start is None else start
-        dt = self.t[1] - self.t[0]
-        span = self.t[-1] + dt - t0
-        keep = np.asarray(self.times >= t0)
-        n = self.n
-        if neurons is not None:
-            sel = np.zeros(self.n, bool)
-            sel[np.asarray(neurons)] = True
-            keep &= sel[self.indices]
-            n = int(sel.sum())
-        return keep.sum() / n / span
-
-
-@dataclass
-class Trace:
-    """A recorded variable: ``values[k]`` at ``t[k]``."""
-
-    t: Any
-    values: Any
-
-
-@dataclass
-class Rate:
-    """Population rate ``rate[k]`` (Hz) at ``t[k]``."""
-
-    t: Any
-    rate: Any
-
-    def smooth(self, width: Any) -> Any:
-        """Box-car smoothed rate over ``width``."""
-        dt = self.t[1] - self.t[0]
-        k = max(1, int(round(float(width / dt))))
-        r = np.asarray(self.rate.to_decimal(u.Hz))
-        return np.convolve(r, np.ones(k) / k, mode="same") * u.Hz
+    def finish(self, data: Any, t: Any, dt: Any) -> Rate:
+        return Rate(t, np.asarray(data) / float(dt.to_decimal(u.second)) * u.Hz)

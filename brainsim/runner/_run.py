@@ -1,4 +1,11 @@
-"""Run a model for a duration with a progress bar, recording what the monitors ask for."""
+"""Run a model for a duration with a progress bar, recording what the monitors ask for.
+
+Recording-time convention (Brian2's): a state monitor records the state at the
+start of each step, before the update (``values[k]`` holds at ``t[k]``); the
+spikes emitted during step ``k`` are stamped ``t0 + k * dt``. The model keeps
+its time: a second run continues the clock where the first one stopped, and
+``init_states``/``reset_states`` put it back to 0.
+"""
 from __future__ import annotations
 
 import math
@@ -10,14 +17,22 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import environ
-from ..transforms import ProgressBar, for_loop, jit
+from .._module import Module
+from ..transforms import ProgressBar, jit, scan
+from . import _memory
 from ._monitors import RateMonitor, SpikeMonitor, StateMonitor
+from ._stream import H5Sink
 
 __all__ = ["Runner", "run", "RunResult"]
 
+_STREAM_CHUNK_BYTES = 64 << 20   # records per streamed chunk, all monitors together
+_CLOCK_ATTR = "_bs_time_ms"      # the model's elapsed time; init_states/reset_states drop it
+
 
 class RunResult(dict):
-    """What :func:`run` returns: a dict of records plus the time axis ``t`` (one per step)."""
+    """What :func:`run` returns: a dict of records plus ``t``, the start time of each step."""
+
+    __module__ = "brainsim.runner"
 
     def __init__(self, t: Any, records: dict):
         super().__init__(records)
@@ -39,8 +54,84 @@ def _as_monitor(name: str, m: Any) -> Any:
                     f"State or a callable, got {type(m).__name__}.")
 
 
+def _whole_steps(ratio: float) -> tuple[int, bool]:
+    # Durations and dt are decimal numbers, so duration / dt is whole only up to rounding
+    # (float64: ~1e-16 relative; a float32 mantissa: ~1e-7).
+    steps = int(round(ratio))
+    return steps, abs(ratio - steps) <= min(0.01, 1e-6 * max(1., abs(ratio)))
+
+
+def _fmt_ms(x: float) -> str:
+    return f"{x:.12g} ms"
+
+
+def _duration_steps(duration: Any, dt: Any) -> int:
+    """``duration / dt`` as a whole number of steps; anything else is refused."""
+    if not (isinstance(duration, u.Quantity) and duration.unit.has_same_dim(u.second)):
+        raise ValueError(f"run: duration must be a time quantity such as 1000. * u.ms "
+                         f"(import brainunit as u); got {duration!r}.")
+    d = np.asarray(duration.to_decimal(u.ms), np.float64)
+    if d.ndim:
+        raise ValueError(f"run: duration must be a scalar time, got shape {d.shape}.")
+    if not np.isfinite(d):
+        raise ValueError(f"run: duration must be a finite time such as 1000. * u.ms, got "
+                         f"{duration!r}.")
+    dt_ms = float(np.asarray(dt.to_decimal(u.ms), np.float64))
+    ratio = float(d) / dt_ms
+    steps, whole = _whole_steps(ratio)
+    if ratio < 0.5:
+        raise ValueError(f"run: duration must be at least one time step ({dt}), got {duration}.")
+    if not whole:
+        lo, hi = math.floor(ratio), math.ceil(ratio)
+        near = " or ".join(f"duration={_fmt_ms(k * dt_ms)}" for k in (lo, hi) if k > 0)
+        raise ValueError(
+            f"run: duration={duration!r} is not a whole number of time steps (dt={dt}; "
+            f"{ratio:.6g} steps). Durations are not rounded: give a multiple of dt, e.g. {near}.")
+    return steps
+
+
+def _start_step(model: Any, dt_ms: float, steps: int) -> int:
+    t_ms = float(getattr(model, _CLOCK_ATTR, 0.))
+    i0, whole = _whole_steps(t_ms / dt_ms)
+    if not whole:
+        raise ValueError(
+            f"run: the model's clock is at {_fmt_ms(t_ms)}, which is not a whole number of "
+            f"steps of dt={_fmt_ms(dt_ms)} (dt changed between runs). Call "
+            "brainsim.reset_states(model) to restart the clock at 0, or use a dt that divides it.")
+    if i0 + steps >= 2 ** 31:
+        raise ValueError(f"run: the clock would pass 2**31 steps ({i0} + {steps}); reset the "
+                         "model's states or use a larger dt.")
+    return i0
+
+
+def _samples(i0: int, n: int, every: int) -> tuple[int, int]:
+    """First sample index and sample count of steps ``i0 .. i0+n-1`` with ``i % every == 0``."""
+    first = -(-i0 // every)
+    return first, -(-(i0 + n) // every) - first
+
+
+def _first_rows(buf: Any, count: int) -> Any:
+    # a run that starts off the monitor's grid fills one row less than the buffer holds;
+    # slice only then, as slicing copies the whole record
+    return buf if count == buf.shape[0] else buf[:count]
+
+
+def _mantissa(x: Any) -> Any:
+    return u.get_mantissa(x)
+
+
 class Runner:
-    """Advance ``model`` step by step with ``brainsim.for_loop``; compiled once per length.
+    """Advance ``model`` step by step, recording its monitors; compiled once per run length.
+
+    A :class:`StateMonitor` records the state at the start of each step, before
+    the update, so ``values[k]`` holds at ``t[k] = t0 + k * every * dt``
+    (``values[0]`` is the state the run starts from; a run of ``n`` steps gives
+    ``ceil(n / every)`` samples); the spikes emitted during step ``k`` are
+    stamped ``t0 + k * dt``. ``t0`` is the model's time when the run starts:
+    successive runs continue the clock (also through :func:`run`), and
+    ``init_states``/``reset_states`` restart it at 0. A decimated monitor keeps
+    the grid of multiples of ``every * dt`` across runs, so a run that starts off
+    that grid begins at its next point (see :class:`StateMonitor`).
 
     Parameters
     ----------
@@ -50,10 +141,16 @@ class Runner:
         ``name -> SpikeMonitor | StateMonitor | RateMonitor | State | callable``.
     inputs : callable or arrays, optional
         A callable ``inputs(t)`` returning the step's arguments (a tuple or one
-        value), evaluated inside the loop; or an array (or tuple of arrays)
-        with one row per step.
+        value), evaluated inside the loop with the model's time ``t``; or an
+        array (or tuple of arrays) with one row per step of the run.
     progress : bool
         Show a progress bar (a few dozen host callbacks per run, not one per step).
+
+    Raises
+    ------
+    ValueError
+        At :meth:`run`, before anything runs, when the records cannot fit in the
+        available memory (see :func:`brainsim.runner.available_memory`).
 
     Examples
     --------
@@ -62,137 +159,203 @@ class Runner:
     >>> brainsim.environ.set(dt=0.1 * u.ms)
     >>> n = brainsim.init_states(neurons.LIF(10))
     >>> r = runner.Runner(n, monitors={'spk': runner.SpikeMonitor(n)},
-    ...                            inputs=lambda t: 2. * u.mV, progress=False)
+    ...                   inputs=lambda t: 2. * u.mV, progress=False)
     >>> res = r.run(100. * u.ms)
     >>> res.t.shape, res['spk'].count > 0
     ((1000,), True)
+    >>> float(r.run(10. * u.ms).t[0].to_decimal(u.ms))     # the clock continues
+    100.0
     """
 
     __module__ = "brainsim.runner"
 
-    def __init__(self, model: Any, monitors: dict | None = None, inputs: Any = None,
+    def __init__(self, model: Any, *, monitors: dict | None = None, inputs: Any = None,
                  progress: bool = True):
         if not callable(model):
-            raise TypeError(f"run: model must be a brainsim.DynamicsModule, got {type(model).__name__}.")
+            raise TypeError(f"Runner: model must be a brainsim.DynamicsModule, got "
+                            f"{type(model).__name__}.")
+        if monitors is not None and not isinstance(monitors, dict):
+            raise TypeError(f"Runner: monitors must be a dict name -> monitor, got "
+                            f"{type(monitors).__name__}.")
         self.model = model
         self.monitors = {k: _as_monitor(k, m) for k, m in (monitors or {}).items()}
         self.inputs = inputs
-        self.progress = progress
-        self._compiled: dict[int, Callable] = {}
+        self.progress = bool(progress)
+        self._compiled: dict[tuple, tuple[Callable, Any]] = {}
+
+    # -- inputs ---------------------------------------------------------------------
+    def _xs(self, steps: int) -> tuple:
+        if self.inputs is None or callable(self.inputs):
+            return ()
+        xs = self.inputs if isinstance(self.inputs, tuple) else (self.inputs,)
+        for leaf in jax.tree_util.tree_leaves(xs):
+            shape = np.shape(leaf)
+            if not shape:
+                raise ValueError(
+                    "run: inputs given as arrays need one row per step; got a scalar. For a "
+                    "constant input pass a callable, e.g. inputs=lambda t: 2. * u.mV.")
+            if shape[0] != steps:
+                raise ValueError(
+                    f"run: inputs have {shape[0]} rows, the run has {steps} steps; give one "
+                    "row per step (or a callable inputs(t)).")
+        return xs
 
     def _args(self, x: Any) -> tuple:
         if self.inputs is None:
             return ()
-        out = self.inputs(environ.get_t()) if callable(self.inputs) else x
+        out = self.inputs(environ.get_t()) if callable(self.inputs) else \
+            (x[0] if len(x) == 1 else x)
         return out if isinstance(out, tuple) else (out,)
 
-    def _build(self, steps: int) -> Callable:
-        mons = self.monitors
-        k = 1
-        for m in mons.values():
-            k = m.every if k == 1 else math.gcd(k, m.every)
-        fine = {n: m for n, m in mons.items() if m.every == 1}
-        coarse = {n: m for n, m in mons.items() if m.every > 1}
-        if coarse and steps % k:
-            raise ValueError(f"run: {steps} steps is not a multiple of the decimation {k} of the "
-                             "state monitors; choose a duration that is, or another `every`.")
-        progress = self.progress
-        # Scans of ~100 steps nested in an outer scan: the outer one drives the progress
-        # bar and the decimated monitors. (With float spike rows recorded every step this
-        # was also ~10x faster than one flat scan on XLA:CPU; with SpikeMonitor packing
-        # spikes into bytes per step, flat and nested now cost the same, 0.097 s per
-        # simulated second for the 4000-neuron COBA network.)
-        chunk = k * max(1, 100 // k)
-        n_chunks, rest = divmod(steps, chunk)
+    # -- the compiled loop ----------------------------------------------------------
+    def _build(self, n: int, show: bool) -> tuple[Callable, Any]:
+        """A compiled ``(i0, xs) -> (decimated buffers, per-step records)`` for ``n`` steps."""
+        start = {k: m for k, m in self.monitors.items() if m.when == "start"}
+        end = {k: m for k, m in self.monitors.items() if m.when == "end"}
+        bar = ProgressBar(n, desc="run") if show else False
 
-        def step(*x):
-            self.model(*self._args(x[0] if len(x) == 1 else x))
-            return {n: m.record() for n, m in fine.items()}
+        def loop(i0, xs):
+            every = {k: m.every for k, m in start.items() if m.every > 1}
+            first = {k: -(-i0 // e) for k, e in every.items()}
+            # Decimated records go into buffers carried by the loop and written in place
+            # on the steps they sample: their memory is the decimated size, not n rows.
+            bufs0 = {k: jnp.zeros((-(-n // e),) + start[k].shape, start[k].dtype)
+                     for k, e in every.items()}
 
-        def split(xs, n_outer, n_inner):
-            return tuple(jax.tree_util.tree_map(
-                lambda a: a.reshape((n_outer, n_inner) + a.shape[1:]), x) for x in xs)
+            def body(bufs, x):
+                i = environ.get_i()
+                ys, new = {}, {}
+                for k, m in start.items():
+                    if k not in every:
+                        ys[k] = _mantissa(m.record())
+                        continue
 
-        def merge(tree, n):
-            return jax.tree_util.tree_map(lambda a: a.reshape((n,) + a.shape[2:]), tree)
+                    def write(b, m=m, k=k):
+                        v = jnp.asarray(_mantissa(m.record()), b.dtype)
+                        return jax.lax.dynamic_update_index_in_dim(
+                            b, v, i // every[k] - first[k], 0)
+                    new[k] = jax.lax.cond(i % every[k] == 0, write, lambda b: b, bufs[k])
+                self.model(*self._args(x))
+                for k, m in end.items():
+                    ys[k] = _mantissa(m.record())
+                return new, ys
 
-        # Inner loops restart their clock at i0, which is computed from the outer loop's
-        # step index so that environ.get_t() is the true time in every step.
-        def run_steps(xs, n, i0, show=False):
-            if not coarse:
-                return for_loop(step, *xs, length=n, i0=i0, progress=show), {}
+            return scan(body, bufs0, xs, length=n, i0=i0, progress=bar)
 
-            def sub(*xc):
-                per = for_loop(step, *xc, length=k, i0=i0 + environ.get_i() * k)
-                return per, {c: m.record() for c, m in coarse.items()}
+        return jit(loop), bar
 
-            per, dec = for_loop(sub, *split(xs, n // k, k), length=n // k, progress=show)
-            return merge(per, n), dec
+    def _call(self, n: int, i0: int, xs: tuple, show: bool) -> tuple[dict, dict]:
+        key = (n, show)
+        if key not in self._compiled:
+            self._compiled[key] = self._build(n, show)
+        fn, bar = self._compiled[key]
+        if bar:
+            bar.start = i0    # the bar counts from the loop index of the first step
+        return fn(jnp.asarray(i0, jnp.int32), xs)
 
-        def loop(xs):
-            main = n_chunks * chunk
-            head = tuple(jax.tree_util.tree_map(lambda a: a[:main], x) for x in xs)
-            if n_chunks:
-                bar = ProgressBar(steps, desc="run", scale=chunk) if progress else False
-                per, dec = for_loop(lambda *xc: run_steps(xc, chunk, environ.get_i() * chunk),
-                                    *split(head, n_chunks, chunk), length=n_chunks,
-                                    progress=bar)
-                per = merge(per, main)
-                dec = merge(dec, main // k)
-            if rest:
-                tail = tuple(jax.tree_util.tree_map(lambda a: a[main:], x) for x in xs)
-                per2, dec2 = run_steps(tail, rest, main, show=progress and not n_chunks)
-                if not n_chunks:
-                    return per2, dec2
-                cat = lambda a, b: jnp.concatenate([a, b])  # noqa: E731
-                per = jax.tree_util.tree_map(cat, per, per2)
-                dec = jax.tree_util.tree_map(cat, dec, dec2)
-            return per, dec
-
-        return jit(loop)
-
+    # -- a run ----------------------------------------------------------------------
     def run(self, duration: Any) -> RunResult:
-        """Run for ``duration`` (a time quantity) and return the records."""
+        """Run for ``duration`` from the model's current time and return the records.
+
+        Parameters
+        ----------
+        duration : Quantity (time)
+            A whole number of steps of ``dt`` (others are refused, not rounded).
+
+        Returns
+        -------
+        RunResult
+            The records by monitor name and ``.t``, the start time of each step
+            of this run, ``t0 + k * dt`` (Quantity, ms).
+        """
         dt = environ.get_dt()
-        if not (isinstance(duration, u.Quantity) and duration.unit.has_same_dim(u.second)):
-            raise ValueError(f"run: duration must be a time quantity such as 1000. * u.ms "
-                             f"(import brainunit as u); got {duration!r}.")
-        steps = int(round(float(duration / dt)))
-        if steps <= 0:
-            raise ValueError(f"run: duration must be at least one time step ({dt}), got {duration}.")
+        dt_ms = float(np.asarray(dt.to_decimal(u.ms), np.float64))
+        steps = _duration_steps(duration, dt)
+        i0 = _start_step(self.model, dt_ms, steps)
+        xs = self._xs(steps)
         for m in self.monitors.values():
             m.prepare()
-        if steps not in self._compiled:
-            self._compiled[steps] = self._build(steps)
-        xs = () if (self.inputs is None or callable(self.inputs)) else \
-            (self.inputs if isinstance(self.inputs, tuple) else (self.inputs,))
-        per, dec = self._compiled[steps](xs)
-        t = (np.arange(steps) * float(dt.to_decimal(u.ms))) * u.ms
+        plan = {k: _samples(i0, steps, m.every) for k, m in self.monitors.items()}
+        streamed = {k for k, m in self.monitors.items() if m.path is not None}
+        chunk = steps
+        if streamed:
+            per_step = sum(m.row_bytes / m.every for m in self.monitors.values())
+            chunk = int(max(1, min(steps, _STREAM_CHUNK_BYTES // max(per_step, 1.))))
+        sizes = {}
+        for k, m in self.monitors.items():
+            rows = plan[k][1] if k not in streamed else 2 * -(-chunk // m.every)
+            sizes[k] = (rows * m.row_bytes, f"{rows} x {m.shape} {m.dtype} values")
+        sizes["(time axis)"] = (8 * steps, f"{steps} float64 times")
+        _memory.check_records_fit(sizes, _memory.available_memory())
+
+        if not streamed:
+            bufs, ys = self._call(steps, i0, xs, self.progress)
+            data = {**ys, **{k: _first_rows(b, plan[k][1]) for k, b in bufs.items()}}
+        else:
+            data = self._run_streamed(steps, i0, xs, chunk, plan, streamed, dt_ms)
+        t = (i0 + np.arange(steps)) * dt_ms * u.ms
         records = {}
-        for n, m in self.monitors.items():
-            if m.every == 1:
-                records[n] = m.finish(per[n], t)
-            else:
-                # recorded at the end of every chunk of k steps; keep one in every/k
-                k = math.gcd(*(mm.every for mm in self.monitors.values()))
-                stride = m.every // k
-                data = jax.tree_util.tree_map(lambda a: a[stride - 1::stride], dec[n])
-                records[n] = m.finish(data, t[np.arange(len(data)) * m.every + m.every - 1])
+        for k, m in self.monitors.items():
+            first, count = plan[k]
+            tk = t if m.every == 1 else (first + np.arange(count)) * (m.every * dt_ms) * u.ms
+            records[k] = m.finish(data.get(k), tk, dt)
+        self._set_time((i0 + steps) * dt_ms)
         return RunResult(t, records)
 
+    def _run_streamed(self, steps: int, i0: int, xs: tuple, chunk: int, plan: dict,
+                      streamed: set, dt_ms: float) -> dict:
+        """Run in chunks; each chunk's records come to the host in one transfer."""
+        sinks, kept = {}, {k: [] for k in self.monitors if k not in streamed}
+        try:
+            for k in streamed:
+                m = self.monitors[k]
+                first, count = plan[k]
+                sinks[k] = H5Sink(m.path, count, m.shape, m.dtype, m.unit,
+                                  (first + np.arange(count)) * m.every * dt_ms, m.every, dt_ms)
+            bar = ProgressBar(steps, desc="run") if self.progress else None
+            for a in range(0, steps, chunk):
+                c = min(chunk, steps - a)
+                part = tuple(jax.tree_util.tree_map(lambda x: x[a:a + c], x) for x in xs)
+                bufs, ys = jax.device_get(self._call(c, i0 + a, part, False))
+                for k, m in self.monitors.items():
+                    rows = ys[k] if k in ys else \
+                        _first_rows(bufs[k], _samples(i0 + a, c, m.every)[1])
+                    (sinks[k].write if k in streamed else kept[k].append)(np.asarray(rows))
+                if bar:
+                    bar.update(a + c)
+        finally:
+            for s in sinks.values():
+                s.close()
+        return {k: np.concatenate(v) for k, v in kept.items()}
 
-def run(model: Any, duration: Any, inputs: Any = None, monitors: dict | None = None,
+    def _set_time(self, t_ms: float) -> None:
+        if isinstance(self.model, Module):
+            object.__setattr__(self.model, _CLOCK_ATTR, t_ms)
+        else:
+            try:
+                setattr(self.model, _CLOCK_ATTR, t_ms)
+            except AttributeError:
+                pass   # a callable without attributes restarts at 0 every run
+
+
+def run(model: Any, duration: Any, *, inputs: Any = None, monitors: dict | None = None,
         progress: bool = True) -> RunResult:
-    """Run ``model`` for ``duration`` and return the time axis and the records.
+    """Run ``model`` for ``duration`` from its current time and return the time axis and records.
 
-    A shortcut for ``Runner(model, monitors, inputs, progress).run(duration)``;
-    keep a :class:`Runner` to run again without recompiling.
+    A shortcut for ``Runner(model, monitors=..., inputs=..., progress=...).run(duration)``;
+    keep a :class:`Runner` to run again without recompiling. A monitor records
+    the state at the start of each step (``values[k]`` holds at
+    ``t[k] = t0 + k * every * dt``); spikes emitted during step ``k`` are
+    stamped ``t0 + k * dt``. ``t0`` is the model's time: a second ``run`` of
+    the same model continues from where the first stopped, as Brian2's network
+    time does; ``init_states``/``reset_states`` restart it at 0.
 
     Parameters
     ----------
     model : DynamicsModule
         Its ``update`` is called once per step (``dt`` from ``brainsim.environ``).
     duration : Quantity (time)
+        A whole number of steps of ``dt``.
     inputs : callable ``inputs(t)`` or arrays with one row per step, optional
     monitors : dict, optional
         See :class:`Runner`.
@@ -213,7 +376,7 @@ def run(model: Any, duration: Any, inputs: Any = None, monitors: dict | None = N
     >>> res = runner.run(n, 20. * u.ms, inputs=lambda t: 2. * u.mV,
     ...                  monitors={'V': runner.StateMonitor(n.V, [0, 1], every=10)},
     ...                  progress=False)
-    >>> res['V'].values.shape
-    (20, 2)
+    >>> res['V'].values.shape, res['V'].t[:3].to_decimal(u.ms).tolist()
+    ((20, 2), [0.0, 1.0, 2.0])
     """
-    return Runner(model, monitors, inputs, progress).run(duration)
+    return Runner(model, monitors=monitors, inputs=inputs, progress=progress).run(duration)
