@@ -67,3 +67,25 @@ def check_finite(cls: str, name: str, value: Any) -> None:
                 f"{first} of an array of shape {arr.shape}); they would turn every result they "
                 f"touch into NaN. How to fix: replace them, e.g. jnp.nan_to_num(w), or find where "
                 f"the weights were computed.")
+
+
+def check_size(cls: str, name: str, value: Any) -> int:
+    """Return ``value`` as an ``int`` if it is a non-negative integer (a size); raise otherwise."""
+    import operator
+
+    try:
+        ok = not isinstance(value, (bool, np.bool_)) and operator.index(value) >= 0
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{cls}: {name} must be a non-negative integer, got {value!r}. "
+            f"How to fix: pass a size such as {name}=10.")
+    return operator.index(value)
+
+
+def check_matrix_shape(cls: str, shape: Any) -> tuple:
+    """Return ``shape`` as ``(m, n)`` ints if it is a pair of non-negative integers; raise otherwise."""
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise ValueError(f"{cls}: shape must be a pair (m, n) of non-negative integers, got {shape!r}")
+    return (check_size(cls, "shape[0]", shape[0]), check_size(cls, "shape[1]", shape[1]))
