@@ -92,14 +92,14 @@ def test_random_conn_sizes_must_be_non_negative_ints(n_pre, n_post, bad):
 _NAN_BUILDERS = {
     "CSR": lambda w: ev.CSR((w, np.array([0, 1]), np.array([0, 1, 2])), shape=(2, 2)),
     "CSC": lambda w: ev.CSC((w, np.array([0, 1]), np.array([0, 1, 2])), shape=(2, 2)),
-    "CSR.from_dense": lambda w: ev.CSR.from_dense(w[:, None] * np.ones((1, 2), np.float32)),
+    "CSR.from_dense": lambda w: ev.CSR.from_dense(w.reshape((1, 2))),
     "CSR.from_coo": lambda w: ev.CSR.from_coo([0, 1], [1, 0], w, shape=(2, 2)),
     "with_data": lambda w: ev.CSR.from_dense(np.eye(2, dtype=np.float32)).with_data(w),
-    "FixedNumPerPre": lambda w: ev.FixedNumPerPre((w, np.array([[0], [1]])), shape=(2, 2)),
-    "FixedNumPerPost": lambda w: ev.FixedNumPerPost((w, np.array([[0], [1]])), shape=(2, 2)),
-    "JITCScalarR": lambda w: ev.JITCScalarR((w[0], 0.5, 0), shape=(2, 2)),
-    "JITCNormalC": lambda w: ev.JITCNormalC((0.0, w[0], 0.5, 0), shape=(2, 2)),
-    "JITCUniformR": lambda w: ev.JITCUniformR((w[0], 1.0, 0.5, 0), shape=(2, 2)),
+    "FixedNumPerPre": lambda w: ev.FixedNumPerPre((w.reshape((2, 1)), np.array([[0], [1]])), shape=(2, 2)),
+    "FixedNumPerPost": lambda w: ev.FixedNumPerPost((w.reshape((2, 1)), np.array([[0], [1]])), shape=(2, 2)),
+    "JITCScalarR": lambda w: ev.JITCScalarR((w[1], 0.5, 0), shape=(2, 2)),
+    "JITCNormalC": lambda w: ev.JITCNormalC((0.0 * w[0], w[1], 0.5, 0), shape=(2, 2)),
+    "JITCUniformR": lambda w: ev.JITCUniformR((w[1], 2.0 * w[0], 0.5, 0), shape=(2, 2)),
 }
 
 

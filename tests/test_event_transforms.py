@@ -15,7 +15,9 @@ import brainsim
 import brainsim.event as ev
 from brainsim import layers
 
-M_, N_, V_ = 9, 7, 3
+# over 16 rows on both sides, so the event-driven scatter picks its capacity with lax.switch
+# (with a batched index under vmap: the construct that broke reverse mode)
+M_, N_, V_ = 24, 20, 3
 TOL = dict(rtol=1e-4, atol=1e-5)  # float32 sums of a handful of terms
 
 
@@ -121,6 +123,7 @@ def test_grad_and_jacrev_of_vmap_match_dense(fmt, backend):
     th, rebuild = _theta_fn(M)
     # jitted: one compilation per transform instead of one per eager op
     grad = jax.jit(jax.grad(_loss(rebuild, True, S, T, X, Y, C, D)))
+    assert "cond[" in str(jax.make_jaxpr(grad)(th))
     g = grad(th)
     gd = jax.jit(jax.grad(_loss(rebuild, False, S, T, X, Y, C, D)))(th)
     for a, b in zip(g, gd):
@@ -212,3 +215,14 @@ def test_brainsim_grad_of_vmap_through_event_fixed_prob(backend):
     gd = jax.grad(lambda w: jnp.sum(((S @ layer.conn.with_data(w).todense()) * C) ** 2))(w)
     assert float(jnp.max(jnp.abs(gd))) > 0
     np.testing.assert_allclose(g, gd, **TOL)
+
+
+def test_grad_of_vmap_through_dense_event_product():
+    """BinaryArray @ dense W picks its capacity with lax.switch too once W has over 128 rows."""
+    rng = np.random.default_rng(8)
+    W = jnp.asarray(rng.normal(size=(200, 5)), jnp.float32)
+    S = jnp.asarray(rng.random((V_, 200)) < 0.05, jnp.float32)
+    C = jnp.asarray(rng.normal(size=(V_, 5)), jnp.float32)
+    loss = lambda W, event: jnp.sum((jax.vmap(lambda s: (ev.BinaryArray(s) if event else s) @ W)(S) * C) ** 2)
+    assert "cond[" in str(jax.make_jaxpr(jax.grad(loss), static_argnums=1)(W, True))
+    np.testing.assert_allclose(jax.grad(loss)(W, True), jax.grad(loss)(W, False), **TOL)

@@ -4,9 +4,10 @@
 with ``indices[s] = j``; ``v = 1`` for binary events, else ``x[b, i]``; ``data`` of length 1 is
 one shared weight (the rule of ``_kernels_cpu.cc``).
 
-Why a primitive: its batching rule folds a ``vmap`` axis of the events into the kernel's own
-batch axis (one call, no per-example loop) and loops only when the weights or the structure are
-batched too. Derivatives and transposes are never taken through it: they are pure JAX (``_engine``).
+Why a primitive: ``jax.ffi.ffi_call``'s ``vmap_method`` is on its way out in favour of batching
+rules; this one gives every ``vmap`` level a lane dimension that the handler walks, so a vmap
+over events or weights stays one kernel call. Derivatives and transposes are never taken through
+it: they are pure JAX (``_engine``).
 """
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ from functools import lru_cache, partial
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax import lax
 from jax.extend.core import Primitive
 from jax.interpreters import batching, mlir
 
@@ -26,8 +26,15 @@ _TARGET = "brainsim_csr_scatter"
 scatter_p = Primitive("brainsim_event_scatter")
 
 
+def _out_shape(x, data, indices, indptr, q):
+    """Result shape: the lane dimensions (see the batching rule) then ``(B, q)``."""
+    lanes = tuple(max(a.shape[d] for a in (x, data, indices, indptr)) for d in range(x.ndim - 2))
+    return lanes + (x.shape[-2], q)
+
+
 def _ffi(x, data, indices, indptr, *, q, binary):
-    call = jax.ffi.ffi_call(_TARGET, jax.ShapeDtypeStruct((x.shape[0], q), jnp.float32))
+    shape = _out_shape(x, data, indices, indptr, q)
+    call = jax.ffi.ffi_call(_TARGET, jax.ShapeDtypeStruct(shape, jnp.float32))
     return call(x, data, indices, indptr, binary=np.int64(binary))
 
 
@@ -37,7 +44,7 @@ def _jitted(q, binary):
 
 
 def _abstract_eval(x, data, indices, indptr, *, q, binary):
-    return jax.core.ShapedArray((x.shape[0], q), jnp.float32)
+    return jax.core.ShapedArray(_out_shape(x, data, indices, indptr, q), jnp.float32)
 
 
 scatter_p.def_impl(lambda *args, q, binary: _jitted(q, binary)(*args))
@@ -46,23 +53,10 @@ mlir.register_lowering(scatter_p, mlir.lower_fun(_ffi, multiple_results=False), 
 
 
 def _batch_rule(args, dims, *, q, binary):
-    x, *rest = args
-    dx, *drest = dims
-    if all(d is None for d in drest):
-        # only the events are mapped: stack the mapped axis into the kernel's batch axis
-        x = jnp.moveaxis(x, dx, 0)
-        V, B, p = x.shape
-        out = scatter_p.bind(x.reshape(V * B, p), *rest, q=q, binary=binary)
-        return out.reshape(V, B, q), 0
-    size = next(a.shape[d] for a, d in zip(args, dims) if d is not None)
-    moved = [a if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
-
-    def one(k):
-        sl = [a if d is None else lax.dynamic_index_in_dim(a, k, 0, keepdims=False)
-              for a, d in zip(moved, dims)]
-        return scatter_p.bind(*sl, q=q, binary=binary)
-
-    return lax.map(one, jnp.arange(size)), 0
+    # every vmap level prepends one lane dimension to every operand, of size 1 where the operand
+    # is shared; the handler walks the lanes with zero strides for those (one call, no copies)
+    lanes = [jnp.expand_dims(a, 0) if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
+    return scatter_p.bind(*lanes, q=q, binary=binary), 0
 
 
 batching.primitive_batchers[scatter_p] = _batch_rule

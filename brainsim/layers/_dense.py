@@ -1,6 +1,7 @@
 """Dense layers: a plain linear map and its event-driven twin."""
 from __future__ import annotations
 
+import brainunit as u
 import jax.numpy as jnp
 import numpy as np
 
@@ -66,7 +67,8 @@ class Linear(Module):
         return y
 
     def _product(self, x, w):
-        return x @ w
+        # a NumPy array on the left would not defer to a Quantity weight's __rmatmul__
+        return (x if isinstance(x, u.Quantity) else jnp.asarray(x)) @ w
 
     def __call__(self, x):
         return self.update(x)
