@@ -184,3 +184,14 @@ def test_predict_shape_mismatch_and_quantity():
         rls(np.zeros(4))
     with pytest.raises(TypeError, match="x is a Quantity with unit mV"):
         rls.update(np.zeros((2, 3)) * u.mV, np.zeros((2, 2)))
+
+
+def test_zero_rows_leave_the_solution_unchanged(x64):
+    # padding a last, short batch with zero inputs and zero targets is exact (forgetting 1)
+    X, Y = _problem(n=25)
+    rls = RLS(X.shape[1], Y.shape[1], alpha=1.0, dtype=jnp.float64)
+    for i in range(0, 25, 10):
+        xb, yb = X[i:i + 10], Y[i:i + 10]
+        pad = 10 - len(xb)
+        rls.update(np.pad(xb, ((0, pad), (0, 0))), np.pad(yb, ((0, pad), (0, 0))))
+    np.testing.assert_allclose(np.asarray(rls.W.value), _ridge(X, Y, 1.0), rtol=1e-9, atol=1e-9)
