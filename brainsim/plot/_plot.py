@@ -52,7 +52,7 @@ def raster(spikes: Any, indices: Any = None, *, path: Any = None, title: str | N
     'time (ms)'
     """
     if indices is None:
-        times, indices = spikes.times, spikes.indices
+        times, indices = spikes.t, spikes.i
     else:
         times = spikes
     t, i = _ms(times), np.asarray(indices)

@@ -135,7 +135,7 @@ class SpikeMonitor(_Monitor):
         data = np.asarray(data)
         if not self.compact:
             steps, idx = np.nonzero(data)
-            return SpikeRecord(t[steps], idx, self._n, t, steps)
+            return SpikeRecord(i=idx, t=t[steps], n=self._n, run_t=t, steps=steps)
         # Decode only the bytes that hold a spike (a few percent of them) instead of
         # unpacking the whole T x N record: 19 vs 63 ms for 10^4 steps of 4000 neurons.
         # np.nonzero walks row-major, so events come out sorted by (step, neuron).
@@ -143,7 +143,7 @@ class SpikeMonitor(_Monitor):
         bits = np.unpackbits(data[rows, cols][:, None], axis=1, bitorder="little")
         k, bit = np.nonzero(bits)
         steps, idx = rows[k], cols[k] * 8 + bit
-        return SpikeRecord(t[steps], idx, self._n, t, steps)
+        return SpikeRecord(i=idx, t=t[steps], n=self._n, run_t=t, steps=steps)
 
 
 class StateMonitor(_Monitor):
