@@ -193,7 +193,7 @@ def test_streamed_record_equals_the_in_memory_record(tmp_path, monkeypatch, ever
                                   np.asarray(mem[1]["V"].values.to_decimal(u.mV))[1:3])
 
 
-# ---- event-driven spike recording ------------------------------------------------------------
+# ---- spike records: events decoded from the words that hold a spike -------------------------
 def _lif_n(n, tau_ref):
     brainsim.random.seed(5)
     return brainsim.init_states(neurons.LIFRef(n, tau=5. * u.ms, tau_ref=tau_ref,
@@ -205,35 +205,25 @@ def _raster(model, drive, n_steps):
     return np.stack([np.asarray(model(drive(k * 0.1 * u.ms))) > 0 for k in range(n_steps)])
 
 
-def _force_overflow(monkeypatch):
-    # a first guess of one event word for the whole run: any run with two spike words overflows
-    monkeypatch.setattr(runner._monitors, "_MIN_CAPACITY", 1)
-    monkeypatch.setattr(runner._monitors, "_RATE_GUESS_HZ", 1e-9)
-
-
 def _burst(t):     # silent, then strong enough for every neuron to fire in the same step
     return u.math.where(t >= 1.95 * u.ms, 5000. * u.mV, 0. * u.mV)
 
 
-# name, neurons (words of 32 spikes: 1, 2, 3, 1), refractory period, drive
+# name, neurons (64-bit words: 1, 3, 1, 2), refractory period, drive
 ACTIVITY = [
     ("silent", 5, 0.5 * u.ms, lambda t: 0. * u.mV),
-    ("sparse", 70, 0.5 * u.ms, _drive),
+    ("sparse", 130, 0.5 * u.ms, _drive),
     ("one burst of all neurons", 64, 100. * u.ms, _burst),
-    ("all neurons every step", 33, 0. * u.ms, lambda t: 100. * u.mV),
+    ("all neurons every step", 65, 0. * u.ms, lambda t: 100. * u.mV),
 ]
 
 
-@pytest.mark.parametrize("overflow", [False, True], ids=["fits", "overflow"])
 @pytest.mark.parametrize("name,n,tau_ref,drive", ACTIVITY, ids=[a[0] for a in ACTIVITY])
-def test_event_spike_record_equals_the_dense_raster(monkeypatch, name, n, tau_ref, drive,
-                                                    overflow):
-    if overflow:
-        _force_overflow(monkeypatch)
+def test_spike_record_equals_the_dense_raster(name, n, tau_ref, drive):
     ref = _raster(_lif_n(n, tau_ref), drive, 70)
     m = _lif_n(n, tau_ref)
-    spk = SpikeMonitor(m)
-    mons = {"spk": spk, "V3": StateMonitor(m.V, IDX, every=3), "V": StateMonitor(m.V, every=1)}
+    mons = {"spk": SpikeMonitor(m), "V3": StateMonitor(m.V, IDX, every=3),
+            "V": StateMonitor(m.V, every=1)}
     r = Runner(m, inputs=drive, progress=False, monitors=mons)
     recs = [r.run(2.3 * u.ms), r.run(4.7 * u.ms)]     # the second run continues the clock
     assert (ref.sum() > 0) == (name != "silent")
@@ -241,7 +231,7 @@ def test_event_spike_record_equals_the_dense_raster(monkeypatch, name, n, tau_re
         assert ref.sum(1).max() == n == ref.sum()
     if name == "all neurons every step":
         assert ref.all()
-    # the record of the packed path: np.nonzero of the raster, stamped with the step's start
+    # the record the byte-wise decode gave: np.nonzero of the raster, stamped with the step's start
     for res, rows in zip(recs, (ref[:23], ref[23:])):
         rec, steps0 = res["spk"], int(round(float(res.t[0].to_decimal(u.ms)) / 0.1))
         steps, idx = np.nonzero(rows)
@@ -254,36 +244,13 @@ def test_event_spike_record_equals_the_dense_raster(monkeypatch, name, n, tau_re
         grid = steps0 + np.arange(len(rows))
         np.testing.assert_array_equal(np.asarray(res["V3"].values.mantissa),
                                       np.asarray(res["V"].values.mantissa)[grid % 3 == 0][:, IDX])
-    # an overflow ran the model again from its start states: it ends where a run without
-    # monitors ends (not two runs further), and the monitor keeps the larger capacity
+    # recording does not change the dynamics
     b = _lif_n(n, tau_ref)
     run(b, 7. * u.ms, inputs=drive, progress=False)
     np.testing.assert_array_equal(np.asarray(m.V.value.mantissa), np.asarray(b.V.value.mantissa))
-    # 47 steps of 2 full words overflow the first guess (64 words) without any forcing
-    grew = (overflow and ref[:23].any()) or name == "all neurons every step"
-    assert (spk._density is not None) == grew
 
 
-def test_overflow_rerun_restores_the_random_state(monkeypatch):
-    def once():
-        brainsim.random.seed(11)
-        p = brainsim.init_states(neurons.PoissonSpike(100, 400. * u.Hz))
-        mon = SpikeMonitor(p)
-        res = run(p, 5. * u.ms, monitors={"s": mon, "r": RateMonitor(p)}, progress=False)
-        after = np.asarray(run(p, 1. * u.ms, monitors={"s": SpikeMonitor(p)},
-                               progress=False)["s"].dense())
-        return res, after, mon
-    a, a_next, _ = once()
-    _force_overflow(monkeypatch)
-    b, b_next, mon = once()
-    assert mon._density is not None and a["s"].count > 100
-    np.testing.assert_array_equal(b["s"].dense(), a["s"].dense())
-    np.testing.assert_array_equal(np.asarray(b["r"].rate.mantissa), np.asarray(a["r"].rate.mantissa))
-    np.testing.assert_array_equal(b_next, a_next)     # the generator continues from the same key
-
-
-def test_event_spike_record_in_a_streamed_run(tmp_path, monkeypatch):
-    _force_overflow(monkeypatch)
+def test_spike_record_in_a_streamed_run(tmp_path, monkeypatch):
     monkeypatch.setattr(runner._run, "_STREAM_CHUNK_BYTES", 64)    # many small chunks
     m = _lif_n(70, 0.5 * u.ms)
     res = run(m, 3.7 * u.ms, inputs=_drive, progress=False,

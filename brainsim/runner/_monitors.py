@@ -7,26 +7,20 @@ update of step ``k`` emitted, stamped with the start of that step.
 """
 from __future__ import annotations
 
-import math
 import os
 from typing import Any, Callable
 
 import brainunit as u
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import environ
 from .._module import Module
 from .._state import State
-from ..event._active import prefix_count
 from ._records import Rate, SpikeRecord, Trace
 
 __all__ = ["SpikeMonitor", "StateMonitor", "RateMonitor"]
 
-_WORD = 32               # spikes per recorded event word
-_RATE_GUESS_HZ = 50.     # the first run's capacity guess (twice that fits)
-_MIN_CAPACITY = 64
+_WORD_BITS = 64   # each step's spikes fill whole 64-bit words, decoded a word at a time
 
 
 def _current(state: State) -> State:
@@ -71,7 +65,6 @@ def _spec(value: Any) -> tuple[tuple, np.dtype, Any]:
 
 class _Monitor:
     every = 1
-    events = False   # True: carries an event buffer (init/step/capacity), see SpikeMonitor
     when = "end"     # recorded after the step's update ("start": before it)
     path = None
 
@@ -87,24 +80,18 @@ class _Monitor:
     def record(self) -> Any:
         raise NotImplementedError
 
-    def capacity_bytes(self, rows: int) -> int:
-        return rows * self.row_bytes
-
 
 class SpikeMonitor(_Monitor):
-    """Record the spikes of a population, event-driven: only the neurons that fired.
+    """Record the spikes of a population, every step, 8 spikes per byte.
 
     The spikes emitted during step ``k`` of a run are stamped ``t0 + k * dt``,
     the start of that step (as in Brian2), where ``t0`` is the model's time when
     the run started.
 
-    Each step packs the spikes into 32-bit words and appends the nonzero words
-    (with their positions) to one flat event buffer, so the record grows with
-    the number of spikes, not with ``steps x N``. The buffer's capacity is
-    chosen from ``N``, ``dt`` and a rate guess of 50 Hz (twice that as margin);
-    a run whose spikes do not fit is run again from its start states with the
-    capacity it needed, so no spike is ever lost, and the monitor keeps the
-    larger capacity for its next runs.
+    Each step stores its spikes as bits (``N / 8`` bytes, rounded up to whole
+    64-bit words); after the run only the words that hold a spike are decoded
+    into the events of the :class:`SpikeRecord`, so decoding costs in proportion
+    to the spikes, not to ``steps x N``. No spike is ever lost, at any activity.
 
     Parameters
     ----------
@@ -124,67 +111,36 @@ class SpikeMonitor(_Monitor):
     """
 
     __module__ = "brainsim.runner"
-    events = True
 
     def __init__(self, target: Any):
         self._resolve = _getter("SpikeMonitor", target, "spike")
-        self._density: float | None = None   # nonzero words per step a run needed
 
     def prepare(self) -> None:
         self._get = self._resolve()
         self._n = int(np.prod(np.shape(self._get())))
-        self._words = max(1, -(-self._n // _WORD))
-        self._dt_s = float(environ.get_dt().to_decimal(u.second))
-        # the per-step row is the number of event words of the step
-        self.shape, self.dtype, self.unit = (), np.dtype(np.int32), None
+        self.shape, self.dtype, self.unit = _spec(self.record())
 
-    def capacity(self, steps: int) -> int:
-        """Event words the buffer holds for a run of ``steps``: a power of two, at most all words."""
-        per_step = self._density if self._density is not None else \
-            min(self._words, self._n * _RATE_GUESS_HZ * self._dt_s)
-        want = max(_MIN_CAPACITY, math.ceil(2. * steps * per_step))
-        return int(min(1 << (want - 1).bit_length(), steps * self._words))
-
-    def grow(self, needed: int, steps: int) -> int:
-        """The capacity for a run of ``steps`` that produced ``needed`` event words."""
-        self._density = max(self._density or 0., needed / steps)
-        return max(self.capacity(steps), needed)
-
-    def capacity_bytes(self, steps: int) -> int:
-        return self.capacity(steps) * 8 + steps * 4
-
-    def init(self, capacity: int) -> tuple:
-        return jnp.zeros((capacity, 2), jnp.int32), jnp.zeros((), jnp.int32)
-
-    def step(self, carry: tuple) -> tuple[tuple, Any]:
-        """Append this step's nonzero spike words to the buffer; return it and their number."""
-        buf, count = carry
+    def record(self) -> Any:
         s = jnp.asarray(self._get())
         s = (s.reshape(-1) if s.ndim != 1 else s) != 0
-        # bits -> 32-bit words by two exact float32 products (each half is below 2**16):
-        # a tiny matmul is far cheaper on XLA:CPU than shifts and ors over N elements
-        x = jnp.pad(s, (0, self._words * _WORD - s.shape[0])).reshape(self._words, 2, 16)
-        half = (x.astype(jnp.float32) @ (2. ** jnp.arange(16, dtype=jnp.float32))).astype(jnp.uint32)
-        word = half[:, 0] | (half[:, 1] << 16)
-        nz = word != 0
-        pos = count + prefix_count(nz) - 1                     # order kept: (word, bit) ascending
-        rows = jnp.stack([jnp.arange(self._words, dtype=jnp.int32),
-                          jax.lax.bitcast_convert_type(word, jnp.int32)], 1)
-        # words past the capacity are dropped but still counted: the runner sees the overflow
-        buf = buf.at[jnp.where(nz, pos, buf.shape[0])].set(rows, mode="drop")
-        k = pos[-1] + 1 - count
-        return (buf, count + k), k
+        # Packed in the loop with a tiny matmul against the bit weights: on XLA:CPU this
+        # costs ~1 us a step for 4000 neurons, a third of compacting the spiking neurons'
+        # indices there (prefix count + scatter, ~3.5 us), and the host decodes faster
+        # than that; see benchmarks/RESULTS.md, "Recording spikes".
+        pad = (-s.shape[0]) % _WORD_BITS
+        x = jnp.pad(s, (0, pad)).reshape(-1, 8).astype(jnp.float32)
+        return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
 
     def finish(self, data: Any, t: Any, dt: Any) -> SpikeRecord:
-        ev, per_step = data
-        ev = np.asarray(ev, np.int32).reshape(-1, 2)
-        # unpack only the recorded words; np.nonzero walks row-major, so the spikes come out
-        # sorted by (step, neuron), as from a dense raster
-        bits = np.unpackbits(ev[:, 1].astype("<i4").view(np.uint8).reshape(-1, 4), axis=1,
-                             bitorder="little")
+        data = np.ascontiguousarray(data, np.uint8).reshape(len(t), -1)
+        # Find the 64-bit words that hold a spike (8x fewer elements to scan than bytes),
+        # then unpack only those. np.nonzero walks row-major and the bits go little-end
+        # first, so the events come out sorted by (step, neuron), as from a dense raster.
+        words = data.view("<u8")
+        rows, cols = np.nonzero(words)
+        bits = np.unpackbits(data.reshape(len(t), -1, 8)[rows, cols], axis=1, bitorder="little")
         k, bit = np.nonzero(bits)
-        idx = ev[k, 0].astype(np.int64) * _WORD + bit
-        steps = np.repeat(np.arange(len(per_step)), np.asarray(per_step))[k]
+        steps, idx = rows[k], cols[k].astype(np.int64) * _WORD_BITS + bit
         return SpikeRecord(i=idx, t=t[steps], n=self._n, run_t=t, steps=steps)
 
 

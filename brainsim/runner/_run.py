@@ -18,7 +18,6 @@ import numpy as np
 
 from .. import environ
 from .._module import Module
-from .._state import StateTrace
 from ..transforms import ProgressBar, jit, scan
 from . import _memory
 from ._monitors import RateMonitor, SpikeMonitor, StateMonitor
@@ -209,14 +208,10 @@ class Runner:
         return out if isinstance(out, tuple) else (out,)
 
     # -- the compiled loop ----------------------------------------------------------
-    def _build(self, n: int, show: bool, caps: dict) -> tuple[Callable, Any]:
-        """A compiled ``(i0, xs) -> (carried buffers, per-step records)`` for ``n`` steps.
-
-        ``caps`` gives the event-buffer capacity of each event monitor (a spike monitor).
-        """
+    def _build(self, n: int, show: bool) -> tuple[Callable, Any]:
+        """A compiled ``(i0, xs) -> (decimated buffers, per-step records)`` for ``n`` steps."""
         start = {k: m for k, m in self.monitors.items() if m.when == "start"}
-        end = {k: m for k, m in self.monitors.items() if m.when == "end" and not m.events}
-        events = {k: m for k, m in self.monitors.items() if m.events}
+        end = {k: m for k, m in self.monitors.items() if m.when == "end"}
         bar = ProgressBar(n, desc="run") if show else False
 
         def loop(i0, xs):
@@ -226,7 +221,6 @@ class Runner:
             # on the steps they sample: their memory is the decimated size, not n rows.
             bufs0 = {k: jnp.zeros((-(-n // e),) + start[k].shape, start[k].dtype)
                      for k, e in every.items()}
-            bufs0.update({k: m.init(caps[k]) for k, m in events.items()})
 
             def body(bufs, x):
                 i = environ.get_i()
@@ -244,8 +238,6 @@ class Runner:
                 self.model(*self._args(x))
                 for k, m in end.items():
                     ys[k] = _mantissa(m.record())
-                for k, m in events.items():
-                    new[k], ys[k] = m.step(bufs[k])
                 return new, ys
 
             return scan(body, bufs0, xs, length=n, i0=i0, progress=bar)
@@ -253,38 +245,13 @@ class Runner:
         return jit(loop), bar
 
     def _call(self, n: int, i0: int, xs: tuple, show: bool) -> tuple[dict, dict]:
-        """Run ``n`` steps from loop index ``i0``; an event monitor's record comes back in
-        ``bufs`` as ``(events, per-step counts)`` on the host.
-
-        A run whose events overflow a buffer is run again, from the states it started
-        from, with the capacity it needed: the count of the first run is exact.
-        """
-        events = {k: m for k, m in self.monitors.items() if m.events}
-        caps = {k: m.capacity(n) for k, m in events.items()}
-        while True:
-            key = (n, show, tuple(sorted(caps.items())))
-            if key not in self._compiled:
-                self._compiled[key] = self._build(n, show, caps)
-            fn, bar = self._compiled[key]
-            if bar:
-                bar.start = i0    # the bar counts from the loop index of the first step
-            if not events:
-                return fn(jnp.asarray(i0, jnp.int32), xs)
-            # the trace keeps the start states: on exit it puts them back
-            with StateTrace() as trace:
-                bufs, ys = fn(jnp.asarray(i0, jnp.int32), xs)
-                after = [(s, s._value) for s in trace.written_states()]
-            totals = {k: int(bufs[k][1]) for k in events}
-            short = {k: c for k, c in totals.items() if c > caps[k]}
-            if not short:
-                for s, v in after:
-                    s._value = v
-                bufs = dict(bufs)
-                for k in events:
-                    bufs[k] = (np.asarray(bufs[k][0])[:totals[k]], np.asarray(ys.pop(k)))
-                return bufs, ys
-            for k, c in short.items():
-                caps[k] = events[k].grow(c, n)
+        key = (n, show)
+        if key not in self._compiled:
+            self._compiled[key] = self._build(n, show)
+        fn, bar = self._compiled[key]
+        if bar:
+            bar.start = i0    # the bar counts from the loop index of the first step
+        return fn(jnp.asarray(i0, jnp.int32), xs)
 
     # -- a run ----------------------------------------------------------------------
     def run(self, duration: Any) -> RunResult:
@@ -317,16 +284,13 @@ class Runner:
         sizes = {}
         for k, m in self.monitors.items():
             rows = plan[k][1] if k not in streamed else 2 * -(-chunk // m.every)
-            what = f"{rows} x {m.shape} {m.dtype} values" if not m.events else \
-                f"{m.capacity(rows)} spike words of 8 bytes"
-            sizes[k] = (m.capacity_bytes(rows), what)
+            sizes[k] = (rows * m.row_bytes, f"{rows} x {m.shape} {m.dtype} values")
         sizes["(time axis)"] = (8 * steps, f"{steps} float64 times")
         _memory.check_records_fit(sizes, _memory.available_memory())
 
         if not streamed:
             bufs, ys = self._call(steps, i0, xs, self.progress)
-            data = {**ys, **{k: b if self.monitors[k].events else _first_rows(b, plan[k][1])
-                             for k, b in bufs.items()}}
+            data = {**ys, **{k: _first_rows(b, plan[k][1]) for k, b in bufs.items()}}
         else:
             data = self._run_streamed(steps, i0, xs, chunk, plan, streamed, dt_ms)
         t = (i0 + np.arange(steps)) * dt_ms * u.ms
@@ -354,9 +318,6 @@ class Runner:
                 part = tuple(jax.tree_util.tree_map(lambda x: x[a:a + c], x) for x in xs)
                 bufs, ys = jax.device_get(self._call(c, i0 + a, part, False))
                 for k, m in self.monitors.items():
-                    if m.events:
-                        kept[k].append(bufs[k])
-                        continue
                     rows = ys[k] if k in ys else \
                         _first_rows(bufs[k], _samples(i0 + a, c, m.every)[1])
                     (sinks[k].write if k in streamed else kept[k].append)(np.asarray(rows))
@@ -365,8 +326,7 @@ class Runner:
         finally:
             for s in sinks.values():
                 s.close()
-        return {k: tuple(np.concatenate(p) for p in zip(*v)) if self.monitors[k].events
-                else np.concatenate(v) for k, v in kept.items()}
+        return {k: np.concatenate(v) for k, v in kept.items()}
 
     def _set_time(self, t_ms: float) -> None:
         if isinstance(self.model, Module):
