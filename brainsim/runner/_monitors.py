@@ -134,13 +134,15 @@ class SpikeMonitor(_Monitor):
     def finish(self, data: Any, t: Any, dt: Any) -> SpikeRecord:
         data = np.ascontiguousarray(data, np.uint8).reshape(len(t), -1)
         # Find the 64-bit words that hold a spike (8x fewer elements to scan than bytes),
-        # then unpack only those. np.nonzero walks row-major and the bits go little-end
-        # first, so the events come out sorted by (step, neuron), as from a dense raster.
-        words = data.view("<u8")
-        rows, cols = np.nonzero(words)
-        bits = np.unpackbits(data.reshape(len(t), -1, 8)[rows, cols], axis=1, bitorder="little")
-        k, bit = np.nonzero(bits)
-        steps, idx = rows[k], cols[k].astype(np.int64) * _WORD_BITS + bit
+        # then unpack only those. 1-D flatnonzero, several times faster than a 2-D
+        # np.nonzero, walks in order and the bits go little-end first, so the events
+        # come out sorted by (step, neuron), as from a dense raster.
+        per_row = data.shape[1] // 8
+        hit = np.flatnonzero(data.view("<u8").reshape(-1))
+        bits = np.unpackbits(data.reshape(-1, 8)[hit], axis=1, bitorder="little")
+        flat = np.flatnonzero(bits.view(bool).reshape(-1))
+        word, bit = hit[flat // _WORD_BITS], flat % _WORD_BITS
+        steps, idx = word // per_row, (word % per_row) * _WORD_BITS + bit
         return SpikeRecord(i=idx, t=t[steps], n=self._n, run_t=t, steps=steps)
 
 
