@@ -45,25 +45,115 @@ def check_shape(cls: str, name: str, value: Any, shape: tuple) -> None:
             f"{tuple(shape)}. How to fix: give a scalar or an array of shape {tuple(shape)}.")
 
 
-def check_finite(cls: str, name: str, value: Any) -> None:
-    """Raise unless every concrete floating-point entry of ``value`` is finite.
+# -- value checks of model parameters (neurons, synapses, inputs) -------------------------
+# Each check looks only at concrete values: a parameter traced by jit/vmap/grad (one being
+# trained) is skipped, its unit having been checked where the model is built.
 
-    ``value`` may be any pytree: an array, a quantity, a ``brainsim.event``
-    matrix, a state's value. Traced leaves (weights being differentiated) are
-    skipped: their numbers are not known when the model is built.
+def _concrete(value: Any) -> np.ndarray | None:
+    """The value as a float array, or None when it is traced or not numeric."""
+    m = value.mantissa if isinstance(value, u.Quantity) else value
+    if isinstance(m, jax.core.Tracer):
+        return None
+    try:
+        return np.asarray(m, dtype=np.float64)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_finite(cls: str, **values: Any) -> None:
+    """Raise unless every concrete floating-point entry of each value is finite.
+
+    Each value, given by keyword (its argument name), may be any pytree: a
+    number, an array, a quantity, a ``brainsim.event`` matrix, a state's value.
+    Traced leaves (parameters or weights being differentiated) are skipped.
+
+    Examples
+    --------
+    >>> from brainsim._checks import check_finite
+    >>> check_finite("LIF", V_th=float("nan"))
+    Traceback (most recent call last):
+    ...
+    ValueError: LIF: V_th must be finite, got nan. How to fix: give a finite number or quantity.
     """
-    for leaf in jax.tree_util.tree_leaves(value):
-        if isinstance(leaf, jax.core.Tracer):
-            continue
-        arr = np.asarray(leaf)
-        if not np.issubdtype(arr.dtype, np.inexact) or arr.size == 0:
-            continue
-        bad = ~np.isfinite(arr)
-        if np.any(bad):
+    for name, value in values.items():
+        for leaf in jax.tree_util.tree_leaves(value):
+            if isinstance(leaf, jax.core.Tracer):
+                continue
+            arr = np.asarray(leaf)
+            if not np.issubdtype(arr.dtype, np.inexact) or arr.size == 0:
+                continue
+            bad = ~np.isfinite(arr)
+            if not np.any(bad):
+                continue
+            if arr.size == 1:
+                raise ValueError(f"{cls}: {name} must be finite, got {value}. How to fix: give a "
+                                 "finite number or quantity.")
             n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"{cls}: {name} holds {n_nan} NaN and {n_inf} infinite value(s) (first at index "
                 f"{first} of an array of shape {arr.shape}); they would turn every result they "
                 f"touch into NaN. How to fix: replace them, e.g. jnp.nan_to_num(w), or find where "
-                f"the weights were computed.")
+                f"the values were computed.")
+
+
+def check_positive(cls: str, name: str, value: Any, allow_zero: bool = False,
+                   example: str = "") -> Any:
+    """Raise unless ``value`` is finite and positive (or zero) everywhere; return it.
+
+    ``example`` (e.g. ``'200. * u.pF'``) goes into the message's fix.
+
+    Examples
+    --------
+    >>> import brainunit as u
+    >>> from brainsim._checks import check_positive
+    >>> check_positive("HH", "C", -1. * u.pF, example="200. * u.pF")
+    Traceback (most recent call last):
+    ...
+    ValueError: HH: C must be finite and positive, got -1. pF. How to fix: give e.g. 200. * u.pF.
+    """
+    m = _concrete(value)
+    if m is not None:
+        ok = np.all(np.isfinite(m)) and (np.all(m >= 0) if allow_zero else np.all(m > 0))
+        if not ok:
+            what = "non-negative" if allow_zero else "positive"
+            fix = f"give e.g. {example}." if example else f"give a {what} value."
+            raise ValueError(f"{cls}: {name} must be finite and {what}, got {value}. "
+                             f"How to fix: {fix}")
+    return value
+
+
+def check_at_least_dt(cls: str, name: str, value: Any, consequence: str) -> None:
+    """Raise when the duration ``value`` is shorter than the dt in force.
+
+    Call it where the value is used in a step (the dt may change until then).
+    ``consequence`` says what would go wrong, e.g. ``'the synapse would never open'``.
+    """
+    from . import environ   # the environment imports the models' modules
+
+    dt = environ.get_dt()
+    m = _concrete(value)
+    if m is None or isinstance(u.get_mantissa(dt), jax.core.Tracer):
+        return
+    dt_m = float(dt.to_decimal(value.unit))
+    if np.any(m < dt_m):
+        raise ValueError(f"{cls}: {name}={value} is shorter than the time step dt={dt}, so "
+                         f"{consequence}. How to fix: use a dt of at most {name}, or a longer "
+                         f"{name}.")
+
+
+def check_rate_per_step(cls: str, name: str, rate: Any) -> None:
+    """Raise when a rate (a frequency quantity) exceeds 1/dt, the most one spike per step gives."""
+    from . import environ
+
+    dt = environ.get_dt()
+    m = _concrete(rate)
+    if m is None or m.size == 0 or isinstance(u.get_mantissa(dt), jax.core.Tracer):
+        return
+    top = float(np.max(m)) * rate.unit          # the highest rate, as a quantity
+    if float(u.maybe_decimal(top * dt)) > 1.:
+        raise ValueError(
+            f"{cls}: {name} reaches {top}, above 1/dt = {float((1. / dt).to_decimal(u.Hz)):g} Hz "
+            f"(dt={dt}); at most one spike per step can be drawn, so the rate would be capped "
+            f"at 1/dt. How to fix: use a dt of at most 1/{name} "
+            f"({float((1. / top).to_decimal(u.ms)):g} ms), or a lower rate.")

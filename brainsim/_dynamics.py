@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 from typing import Any, Callable, Iterator, Sequence
 
 from ._module import Module
@@ -75,6 +76,23 @@ class DynamicsModule(Module):
     """
 
     __module__ = "brainsim"
+    # True once init_state ran on this instance (set by the wrapper below)
+    _bs_ready = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # every init_state a subclass defines marks the instance as having its states,
+        # so that calling the module before brainsim.init_states gets a clear error
+        own = cls.__dict__.get("init_state")
+        if own is not None and not getattr(own, "_bs_marks_ready", False):
+            @functools.wraps(own)
+            def init_state(self, *args: Any, **kw: Any) -> Any:
+                out = own(self, *args, **kw)
+                object.__setattr__(self, "_bs_ready", True)
+                return out
+
+            init_state._bs_marks_ready = True
+            cls.init_state = init_state
 
     def __init__(self, in_size: Size, name: str | None = None):
         super().__init__(name=name)
@@ -111,7 +129,25 @@ class DynamicsModule(Module):
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._bs_ready and _has_own_init_state(type(self)):
+            raise ValueError(
+                f"{type(self).__name__} '{self._path()}' was called before its states exist. "
+                "How to fix: call brainsim.init_states(model) on the model (or on the "
+                "network that holds it) once, before running it."
+            )
         return self.update(*args, **kwargs)
+
+    def __getitem__(self, item: slice) -> Any:
+        """``population[a:b]``: a view of neurons ``a`` to ``b - 1`` sharing this one's states.
+
+        See :class:`brainsim.groups.Subgroup`; it works as ``pre`` or ``post``
+        of a projection and in monitors.
+        """
+        from .groups._subgroup import Subgroup, subgroup_bounds
+        if len(self.varshape) != 1:
+            raise ValueError(f"Subgroups need a 1-D population; {type(self).__name__} has "
+                             f"varshape {self.varshape}.")
+        return Subgroup(self, *subgroup_bounds(item, self.varshape[0]))
 
     # -- inputs ---------------------------------------------------------------
     def add_current_input(self, key: Any, inp: Callable[..., Any] | Any) -> None:
@@ -157,6 +193,11 @@ class DynamicsModule(Module):
 
     def _repr_fields(self) -> dict[str, Any]:
         return {"in_size": self.in_size}
+
+
+def _has_own_init_state(cls: type) -> bool:
+    """Whether ``cls`` creates states in an ``init_state`` of its own (not the base no-op)."""
+    return getattr(cls.init_state, "_bs_marks_ready", False)
 
 
 @contextlib.contextmanager

@@ -63,12 +63,14 @@ class Module:
                 f"setting attributes (it set '{name}' first)."
             )
         if not name.startswith(_PRIVATE):
+            old = self.__dict__.get(name)
             if _state._RESETTING[0] and any(isinstance(c, State) for _, c in _walk(name, value)):
                 where = f"{self._path()}.{name}"
-                if _copy_into(self.__dict__.get(name), value, where):
+                if _copy_into(old, value, where):
                     return
-                _state._EPOCH[0] += 1  # a new structure: the model really changed
             _adopt(self, name, value)
+            if old is not None and old is not value:
+                _retire(old, value)
         object.__setattr__(self, name, value)
 
     @property
@@ -232,6 +234,28 @@ def _copy_into(old: Any, new: Any, where: str) -> bool:
                 "reset_states(model, batch_size=...) outside the transformed function."
             ) from None
     return True
+
+
+def _states_in(value: Any) -> dict[int, State]:
+    """Every state in an attribute value, those of its modules included."""
+    found: dict[int, State] = {}
+    for _, child in _walk("", value):
+        if isinstance(child, State):
+            found[id(child)] = child
+        else:
+            found.update((id(s), s) for s in child.states().values())
+    return found
+
+
+def _retire(old: Any, new: Any) -> None:
+    """Mark the states an attribute held and no longer holds as replaced."""
+    gone = _states_in(old)
+    if not gone:
+        return
+    for key in _states_in(new):
+        gone.pop(key, None)
+    for s in gone.values():
+        s._replaced += 1
 
 
 def _adopt(owner: Module, attr: str, value: Any) -> None:

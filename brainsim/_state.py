@@ -16,6 +16,7 @@ import brainunit as u
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend.core import get_opaque_trace_state
 
 from ._errors import StateValueError, TraceContextError, UnitMismatchError
 
@@ -33,10 +34,6 @@ __all__ = [
 # one truthiness test per read.
 _TRACE_STACK: list["StateTrace"] = []
 
-# Bumped whenever a State joins a model. A compiled function that captured a
-# set of states checks it to notice that a model was rebuilt (for example by
-# ``init_states``) and rediscovers its states.
-_EPOCH = [0]
 
 # True while ``reset_state`` runs: the states ``init_state`` creates then are
 # only carriers of fresh values, which Module.__setattr__ copies into the
@@ -54,7 +51,8 @@ def _leaf_sig(x: Any) -> tuple:
     dtype = getattr(x, "dtype", None)
     if dtype is None:
         dtype = np.result_type(x)
-    return shape, jax.dtypes.canonicalize_dtype(dtype)
+    # Extended dtypes (typed PRNG keys) are their own canonical form.
+    return shape, jax.dtypes.canonicalize_dtype(dtype, allow_extended_dtype=True)
 
 
 def _describe(value: Any) -> str:
@@ -75,6 +73,13 @@ def _describe(value: Any) -> str:
 
 def _has_tracer(value: Any) -> bool:
     return any(isinstance(x, jax.core.Tracer) for x in jax.tree_util.tree_leaves(value))
+
+
+_USE_BRAINSIM = (
+    "use brainsim.cond, brainsim.switch, brainsim.while_loop, brainsim.fori_loop, "
+    "brainsim.for_loop/scan, brainsim.jit, brainsim.grad or brainsim.vmap, which carry the "
+    "states that their functions read and write."
+)
 
 
 class State:
@@ -107,7 +112,7 @@ class State:
     """
 
     __module__ = "brainsim"
-    __slots__ = ("_value", "_owner", "_attr", "_label", "__weakref__")
+    __slots__ = ("_value", "_owner", "_attr", "_label", "_replaced", "__weakref__")
 
     def __init__(self, value: Any, name: str | None = None):
         if _TRACE_STACK and not _RESETTING[0]:
@@ -121,8 +126,10 @@ class State:
         self._owner = None
         self._attr = None
         self._label = name
-        if not _RESETTING[0]:
-            _EPOCH[0] += 1
+        # Counts how often a module attribute holding this state was given
+        # another value; a compiled function that uses the state then
+        # rediscovers its states (see brainsim.jit).
+        self._replaced = 0
 
     # -- naming ---------------------------------------------------------
     def _set_owner(self, owner: Any, attr: str) -> None:
@@ -151,6 +158,16 @@ class State:
     def value(self, new: Any) -> None:
         new = self._checked(new)
         if _TRACE_STACK:
+            if _has_tracer(new) and _TRACE_STACK[-1]._jax_trace != get_opaque_trace_state():
+                # The value was computed inside a JAX transform that brainsim
+                # did not open (lax.cond, lax.while_loop, ...): it dies with
+                # that trace, and the state would hold a leaked tracer.
+                raise TraceContextError(
+                    f"State '{self.path}' was written inside a raw JAX transform (such as "
+                    "jax.lax.cond, switch, while_loop, fori_loop or scan, or jax.jit/vmap) "
+                    "that runs inside a brainsim transform. Those do not carry states, so the "
+                    f"new value would leak out of its trace. How to fix: {_USE_BRAINSIM}"
+                )
             for trace in _TRACE_STACK:
                 trace._touch(self)
                 trace._written.add(id(self))
@@ -158,9 +175,8 @@ class State:
             raise TraceContextError(
                 f"State '{self.path}' was assigned a JAX tracer outside any brainsim "
                 "transform, so the tracer would leak out of its trace. This happens when a "
-                "function that writes states is wrapped in jax.jit/jax.grad/jax.vmap/lax.scan "
-                "directly. How to fix: use brainsim.jit, brainsim.grad, brainsim.vmap or "
-                "brainsim.for_loop, which thread states through the trace."
+                "function that writes states is wrapped in a raw JAX transform (jax.jit, "
+                f"jax.grad, jax.vmap, or jax.lax control flow). How to fix: {_USE_BRAINSIM}"
             )
         self._value = new
 
@@ -294,15 +310,20 @@ class StateTrace:
     On exit every touched state gets back the value it had before the trace,
     so a failed trace leaves the model unchanged; the transform then writes
     the results back explicitly.
+
+    A transform enters its trace inside the function that JAX traces, so
+    the JAX trace current on entry is the one the states' new values belong
+    to; a traced write under any other JAX trace is refused.
     """
 
-    __slots__ = ("states", "_index", "_original", "_written")
+    __slots__ = ("states", "_index", "_original", "_written", "_jax_trace")
 
     def __init__(self) -> None:
         self.states: list[State] = []
         self._index: dict[int, int] = {}
         self._original: list[Any] = []
         self._written: set[int] = set()
+        self._jax_trace: Any = None
 
     def _touch(self, state: State) -> None:
         key = id(state)
@@ -324,6 +345,7 @@ class StateTrace:
         return [s for s in self.states if id(s) in self._written]
 
     def __enter__(self) -> "StateTrace":
+        self._jax_trace = get_opaque_trace_state()
         _TRACE_STACK.append(self)
         return self
 

@@ -1,7 +1,13 @@
 import json
+import os
+import signal
+import stat
+import subprocess
+import sys
 import zipfile
 
 import brainunit as u
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -138,3 +144,199 @@ def test_file_holds_no_pickled_objects(tmp_path):
         meta = json.loads(data["__meta__"].tobytes())
         assert all(data[k].dtype != object for k in data.files)
     assert meta["format"] == "brainsim-checkpoint"
+
+
+# -- every dtype a State can hold round-trips, bit for bit ------------------------------
+def _values(dtype):
+    return np.array([0, 1, 2, 100, 3, 7]).reshape(2, 3).astype(dtype)
+
+
+DTYPE_CASES = [
+    ("bool", lambda: jnp.array([[True, False, True], [False, False, True]]), False),
+    *[(name, (lambda n=name: jnp.asarray(_values(n))), False)
+      for name in ["int8", "int16", "int32", "uint8", "uint16", "uint32"]],
+    *[(name, (lambda n=name: jnp.asarray(_values(n))), True) for name in ["int64", "uint64"]],
+    ("float16", lambda: jnp.asarray([[0.1, -2.5, 6e4], [1e-3, 0.0, -0.0]], jnp.float16), False),
+    ("bfloat16", lambda: jnp.asarray([[0.1, -2.5, 3e38], [1e-3, 0.0, -7.0]], jnp.bfloat16), False),
+    ("float32", lambda: jnp.asarray([[0.1, -2.5, 3e38], [1e-30, np.inf, np.nan]], jnp.float32),
+     False),
+    ("float64", lambda: jnp.asarray([[0.1, -2.5, 1e300], [1e-300, np.inf, 1 / 3]], jnp.float64),
+     True),
+    ("complex64", lambda: jnp.asarray([1 + 2j, -0.5j, 3.0], jnp.complex64), False),
+    ("complex128", lambda: jnp.asarray([1 + 2j, -0.5j, 1 / 3], jnp.complex128), True),
+    ("typed key", lambda: jax.random.split(jax.random.key(7), 3), False),
+    ("typed rbg key", lambda: jax.random.key(7, impl="rbg"), False),
+    ("raw uint32 key", lambda: jax.random.PRNGKey(7), False),
+    ("quantity mV", lambda: jnp.asarray([-65.0, 1.5]) * u.mV, False),
+    ("quantity nS bfloat16", lambda: jnp.asarray([0.5, 2.0], jnp.bfloat16) * u.nS, False),
+    ("pytree", lambda: {"a": jnp.ones(2, jnp.bfloat16), "k": jax.random.key(1),
+                        "q": jnp.zeros(3) * u.ms}, False),
+]
+
+
+def _bits(x):
+    """Comparable host arrays of every leaf (key data for keys, raw bits for floats)."""
+    out = []
+    for leaf in jax.tree_util.tree_leaves(x, is_leaf=lambda v: isinstance(v, u.Quantity)):
+        unit = None
+        if isinstance(leaf, u.Quantity):
+            unit, leaf = leaf.unit, leaf.mantissa
+        if jnp.issubdtype(leaf.dtype, jax.dtypes.prng_key):
+            out.append((str(leaf.dtype), str(jax.random.key_impl(leaf)), unit,
+                        np.asarray(jax.random.key_data(leaf))))
+        else:
+            arr = np.asarray(leaf)
+            out.append((str(arr.dtype), arr.shape, unit,
+                        arr.view(np.uint8) if arr.dtype.kind in "fcV" else arr))
+    return out
+
+
+@pytest.mark.parametrize("name, make_value, x64", DTYPE_CASES, ids=[c[0] for c in DTYPE_CASES])
+def test_every_dtype_round_trips_exactly(tmp_path, name, make_value, x64):
+    with jax.enable_x64(x64):
+        value = make_value()
+        if x64:  # the 64-bit dtypes only exist with x64 enabled
+            assert str(value.dtype) == name
+        saved = brainsim.State(value, name="s")
+        brainsim.save_checkpoint(tmp_path / "d.npz", saved, include_rng=False)
+        target = brainsim.State(jax.tree_util.tree_map(
+            lambda x: x if jnp.issubdtype(x.dtype, jax.dtypes.prng_key) else jnp.zeros_like(x),
+            value), name="t")
+        if name in ("typed key", "typed rbg key", "raw uint32 key"):
+            target = brainsim.State(jax.random.split(jax.random.key(0), 3) if name == "typed key"
+                                    else jax.random.key(0, impl="rbg") if name == "typed rbg key"
+                                    else jax.random.PRNGKey(0))
+        brainsim.load_checkpoint(tmp_path / "d.npz", target, include_rng=False)
+        got, want = _bits(target.value), _bits(value)
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        assert g[:3] == w[:3]
+        np.testing.assert_array_equal(g[3], w[3])
+
+
+def test_key_implementation_mismatch_is_reported_and_changes_nothing(tmp_path):
+    brainsim.save_checkpoint(tmp_path / "k.npz", brainsim.State(jax.random.key(1)),
+                             include_rng=False)
+    target = brainsim.State(jax.random.key(2, impl="rbg"))
+    before = target.value
+    with pytest.raises(CheckpointError, match="dtype key<fry> saved vs key<rbg> in model"):
+        brainsim.load_checkpoint(tmp_path / "k.npz", target, include_rng=False)
+    assert target.value is before
+
+
+# -- interrupted saves and file permissions ------------------------------------------
+def _dead_pid():
+    proc = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    return int(proc.stdout)
+
+
+def _temporaries(path):
+    return sorted(p.name for p in path.parent.iterdir() if p.name != path.name)
+
+
+def test_next_save_removes_temporaries_of_killed_saves(tmp_path):
+    from brainsim.checkpoint._checkpoint import _temp_name
+
+    path = tmp_path / "ck.npz"
+    live = _temp_name(path)                       # the form the writer uses, our own pid
+    stale = live.with_name(live.name.replace(f"-{os.getpid()}-", f"-{_dead_pid()}-"))
+    stale.write_bytes(b"x" * 1000)                # a save killed mid-write
+    other_host = live.with_name(live.name.split("tmp-")[0] + "tmp-elsewhere-1-abcd")
+    other_host.write_bytes(b"y")                  # maybe alive on another host: kept
+    unrelated = tmp_path / ".other.npz.tmp-x-1-abcd"
+    unrelated.write_bytes(b"z")
+    assert stale.name in _temporaries(path)
+    brainsim.save_checkpoint(path, brainsim.State(jnp.ones(3)), include_rng=False)
+    assert _temporaries(path) == sorted([other_host.name, unrelated.name])
+
+
+def test_really_killed_save_is_cleaned_up_by_the_next_save(tmp_path):
+    path = tmp_path / "ck.npz"
+    # The child writes part of the archive and then kills itself with SIGKILL,
+    # at a deterministic point inside the write.
+    child = f"""
+import os, signal, numpy as np
+import jax.numpy as jnp
+import brainsim
+def savez(f, **arrays):
+    f.write(b"PK" + b"0" * 4096); f.flush()
+    os.kill(os.getpid(), signal.SIGKILL)
+np.savez = savez
+brainsim.save_checkpoint({str(path)!r}, brainsim.State(jnp.ones(3)), include_rng=False)
+"""
+    proc = subprocess.run([sys.executable, "-c", child], capture_output=True,
+                          env={**os.environ, "JAX_PLATFORMS": "cpu"})
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    left = _temporaries(path)
+    assert len(left) == 1 and left[0].startswith(".ck.npz.tmp-") and not path.exists()
+    brainsim.save_checkpoint(path, brainsim.State(jnp.ones(3)), include_rng=False)
+    assert _temporaries(path) == []
+    target = brainsim.State(jnp.zeros(3))
+    brainsim.load_checkpoint(path, target, include_rng=False)
+    np.testing.assert_array_equal(target.value, np.ones(3))
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_file_mode_follows_the_umask(tmp_path, umask):
+    old = os.umask(umask)
+    try:
+        path = brainsim.save_checkpoint(tmp_path / "m.npz", brainsim.State(jnp.ones(2)),
+                                        include_rng=False)
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask
+
+
+# -- malformed metadata is a CheckpointError, and a failed load changes nothing --------
+def _write_meta(path, meta_obj, arrays=None):
+    raw = json.dumps(meta_obj).encode()
+    np.savez(path, __meta__=np.frombuffer(raw, np.uint8), **(arrays or {}))
+
+
+GOOD = {"format": "brainsim-checkpoint", "version": 1}
+BAD_META = [
+    ("list", [1, 2, 3], "metadata is a JSON list, expected a JSON object"),
+    ("string", "hello", "metadata is a JSON str, expected a JSON object"),
+    ("number", 3, "metadata is a JSON int, expected a JSON object"),
+    ("null", None, "metadata is a JSON NoneType, expected a JSON object"),
+    ("states list", {**GOOD, "states": []}, "'states' is a list, expected an object"),
+    ("entry not list", {**GOOD, "states": {"state": 3}}, "entry 'state' is a int"),
+    ("desc not dict", {**GOOD, "states": {"state": [7]}}, "describes an array of 'state' as 7"),
+    ("bad shape", {**GOOD, "states": {"state": [{"shape": "3", "dtype": "float32",
+                                                 "unit": None}]}}, "describes an array"),
+    ("bad dtype name", {**GOOD, "states": {"state": [{"shape": [2], "dtype": "float32",
+                                                      "unit": None, "stored_as": "uint32"}]}},
+     "array 'state#0' does not match its metadata"),
+    ("wrong version", {"format": "brainsim-checkpoint", "version": 99}, "version 99"),
+]
+
+
+@pytest.mark.parametrize("name, meta_obj, match", BAD_META, ids=[c[0] for c in BAD_META])
+def test_malformed_metadata_is_a_checkpoint_error_and_changes_nothing(tmp_path, name, meta_obj,
+                                                                      match):
+    _write_meta(tmp_path / "b.npz", meta_obj, {"state#0": np.ones(2, np.float32)})
+    s = brainsim.State(jnp.zeros(2), name="s")
+    before = s.value
+    with pytest.raises(CheckpointError, match=match):
+        brainsim.load_checkpoint(tmp_path / "b.npz", s, include_rng=False)
+    assert s.value is before
+
+
+def test_failed_load_of_several_states_changes_none(tmp_path):
+    # 'a' alone would load; 'b' is corrupt: neither may change, in either order.
+    ok = np.ones(2, np.float32)
+    meta = {**GOOD, "states": {
+        "a": [{"shape": [2], "dtype": "float32", "unit": None}],
+        "b": [{"shape": [2], "dtype": "float32", "unit": None}]}}
+    _write_meta(tmp_path / "c.npz", meta, {"a#0": ok, "b#0": np.ones(3, np.float32)})
+    for order in (("a", "b"), ("b", "a")):
+        states = {k: brainsim.State(jnp.zeros(2), name=k) for k in order}
+        before = {k: s.value for k, s in states.items()}
+        with pytest.raises(CheckpointError, match="array 'b#0' does not match its metadata"):
+            brainsim.load_checkpoint(tmp_path / "c.npz", states, include_rng=False)
+        assert all(states[k].value is before[k] for k in states)
+    rng_before = brainsim.random.DEFAULT.value
+    with pytest.raises(CheckpointError):
+        brainsim.load_checkpoint(tmp_path / "c.npz", states)
+    assert brainsim.random.DEFAULT.value is rng_before

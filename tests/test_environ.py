@@ -20,13 +20,40 @@ def test_context_and_global():
 
 
 @pytest.mark.parametrize("bad, error, match", [
-    (0.1, UnitMismatchError, "dt must be a time quantity"),
-    (0.1 * u.mV, UnitMismatchError, "dt must be a time quantity"),
-    (-0.1 * u.ms, ValueError, "dt must be a positive scalar time"),
+    (0.1, UnitMismatchError, r"dt must be a time quantity: expected a positive, finite.*got 0.1 \(float\)"),
+    (0.1 * u.mV, UnitMismatchError, r"dt must be a time quantity.*got 0.1 mV"),
+    (-0.1 * u.ms, ValueError, r"dt must be a positive scalar time: expected .*; got -0.1 ms"),
+    (0.0 * u.ms, ValueError, r"dt must be a positive scalar time: expected .*; got 0\.? ms"),
+    (float("inf") * u.ms, ValueError, r"dt must be a positive scalar time: expected .*finite.*got inf ms"),
+    (float("nan") * u.ms, ValueError, r"dt must be a positive scalar time: expected .*got nan ms"),
+    (jnp.ones(2) * u.ms, ValueError, r"dt must be a scalar: expected .*got shape \(2,\)"),
 ])
-def test_bad_dt(bad, error, match):
+@pytest.mark.parametrize("how", ["set", "context"])
+def test_bad_dt_is_refused_and_changes_nothing(bad, error, match, how):
+    brainsim.environ.set(dt=0.5 * u.ms)
     with pytest.raises(error, match=match):
-        brainsim.environ.set(dt=bad)
+        if how == "set":
+            brainsim.environ.set(dt=bad)
+        else:
+            with brainsim.environ.context(dt=bad):
+                pass
+    assert brainsim.environ.get_dt() == 0.5 * u.ms
+    assert brainsim.environ.signature() == (("dt", ("Quantity", 0.5, "ms")),)
+
+
+@pytest.mark.parametrize("how", ["set", "context"])
+def test_unknown_setting_suggests_the_close_name(how):
+    brainsim.environ.set(dt=0.5 * u.ms)
+    with pytest.raises(TypeError, match=rf"environ.{how}\(\) got an unknown setting 'dtt'\. "
+                                        r"Did you mean 'dt'\?"):
+        if how == "set":
+            brainsim.environ.set(dt=0.2 * u.ms, dtt=0.1 * u.ms)
+        else:
+            with brainsim.environ.context(dtt=0.1 * u.ms):
+                pass
+    assert brainsim.environ.get_dt() == 0.5 * u.ms   # nothing was set, not even the valid dt
+    with pytest.raises(TypeError, match="unknown setting 'speed'. Known settings: 'dt'"):
+        brainsim.environ.set(speed=3)
 
 
 def test_clock_cannot_be_set():

@@ -120,3 +120,141 @@ def test_state_found_later_is_added():
     f(True)
     f(False)
     assert float(a.value) == 3.0 and float(b.value) == 10.0
+
+
+# -- a function retraces only when one of its own states is replaced ---------------------
+class Acc(brainsim.Module):
+    def __init__(self, start=0.0):
+        super().__init__(name="acc")
+        self.start = start
+
+    def init_state(self, batch_size=None):
+        self.total = brainsim.State(jnp.asarray(self.start, jnp.float32))
+
+
+def _counted(model):
+    traces = []
+
+    @brainsim.jit
+    def f(x):
+        traces.append(x.shape)
+        model.total.value = model.total.value + x.sum()
+        return x * model.total.value
+
+    return f, traces
+
+
+def test_creating_unrelated_states_neither_retraces_nor_drops_signatures():
+    model = brainsim.init_states(Acc())
+    f, traces = _counted(model)
+    a, b = jnp.ones(3), jnp.ones((2, 2))
+    f(a), f(b)
+    assert traces == [(3,), (3,), (2, 2)]       # the first trace discovers the state
+    brainsim.random.RandomState(0)              # temporary states, unrelated to f
+    brainsim.State(jnp.zeros(7))
+    brainsim.init_states(Acc())
+    np.testing.assert_allclose(f(a), np.full(3, 3.0 + 4.0 + 3.0))
+    np.testing.assert_allclose(f(b), np.full((2, 2), 14.0))
+    assert traces == [(3,), (3,), (2, 2)]       # both programs were still cached
+    assert float(model.total.value) == 14.0
+
+
+@pytest.mark.parametrize("keep_old", [False, True])
+def test_replacing_its_own_state_retraces_and_uses_the_new_state(keep_old):
+    model = brainsim.init_states(Acc())
+    f, traces = _counted(model)
+    f(jnp.ones(3))
+    n = len(traces)
+    old = model.total if keep_old else None      # alive or not, it was replaced
+    model.start = 100.0
+    brainsim.init_states(model)                  # a new State object for model.total
+    out = f(jnp.ones(3))
+    assert len(traces) > n
+    n = len(traces)
+    np.testing.assert_allclose(out, np.full(3, 103.0))
+    assert float(model.total.value) == 103.0
+    if keep_old:
+        assert float(old.value) == 3.0           # the replaced state was not written
+    f(jnp.ones(3))
+    assert len(traces) == n                      # and the new one is cached again
+
+
+def test_a_state_rebound_in_the_closure_is_rediscovered():
+    s = brainsim.State(jnp.asarray(1.0))
+    f = brainsim.jit(lambda: s.value * 2)
+    assert float(f()) == 2.0
+    s = brainsim.State(jnp.asarray(5.0))         # the old state is gone: rediscover
+    assert float(f()) == 10.0
+
+
+# -- static arguments behave as in jax.jit -----------------------------------------------
+def _body(x, n, scale=1.0):
+    out = x
+    for _ in range(n):                  # needs a static n
+        out = out + x
+    return out * scale
+
+
+STATIC_CASES = [
+    ("argnums, positional", dict(static_argnums=1), [((2.0, 3), {}), ((2.0, 3), {}), ((2.0, 4), {})]),
+    ("argnums, by keyword", dict(static_argnums=1), [((2.0,), {"n": 3}), ((2.0,), {"n": 4}),
+                                                    ((2.0,), {"n": 3})]),
+    ("negative argnums", dict(static_argnums=-1), [((2.0, 3), {}), ((2.0, 2), {})]),
+    ("negative, two statics", dict(static_argnums=(-2, -1)), [((2.0, 3, 2), {}), ((2.0, 3, 2.0), {})]),
+    ("negative hits scale", dict(static_argnums=-1), [((2.0, 3, 2.0), {})]),
+    ("negative, n by keyword", dict(static_argnums=-1), [((2.0,), {"n": 3})]),
+    ("argnames, by keyword", dict(static_argnames="n"), [((2.0,), {"n": 3}), ((2.0,), {"n": 3})]),
+    ("argnames, positional", dict(static_argnames="n"), [((2.0, 3), {}), ((2.0, 5), {})]),
+    ("both names", dict(static_argnames=("n", "scale")),
+     [((2.0, 3), {"scale": 2}), ((2.0, 3), {"scale": 2.0}), ((2.0,), {"n": 3, "scale": 2})]),
+    ("nums and names", dict(static_argnums=1, static_argnames="scale"),
+     [((2.0, 1), {"scale": 3.0}), ((2.0, 1), {"scale": 3.0}), ((2.0,), {"n": 1, "scale": 3.0})]),
+]
+
+
+def _outcome(fn, args, kwargs):
+    try:
+        return ("ok", float(fn(*args, **kwargs)))
+    except Exception as err:                       # compare the kind of failure too
+        return ("error", type(err).__name__)
+
+
+@pytest.mark.parametrize("name, options, calls", STATIC_CASES, ids=[c[0] for c in STATIC_CASES])
+def test_static_args_match_jax_jit(name, options, calls):
+    jax_traces, bs_traces = [], []
+    calls_made = brainsim.State(jnp.zeros(()))
+
+    def pure(x, n, scale=1.0):
+        jax_traces.append(1)
+        return _body(x, n, scale)
+
+    def stateful(x, n, scale=1.0):
+        bs_traces.append(1)
+        calls_made.value = calls_made.value + 1
+        return _body(x, n, scale)
+
+    ref, got = jax.jit(pure, **options), brainsim.jit(stateful, **options)
+    ok_calls = 0
+    for args, kwargs in calls:
+        n_jax, n_bs = len(jax_traces), len(bs_traces)
+        want = _outcome(ref, args, kwargs)
+        have = _outcome(got, args, kwargs)
+        assert have == want, (args, kwargs)
+        # brainsim traces once more to discover its states, so compare whether
+        # each call traced, not how often
+        assert (len(bs_traces) > n_bs) == (len(jax_traces) > n_jax), (args, kwargs)
+        ok_calls += want[0] == "ok"
+    assert float(calls_made.value) == ok_calls
+
+
+def test_static_args_errors_are_clear():
+    with pytest.raises(ValueError, match=r"static_argnums=\(2,\) but .* takes only 2 positional"):
+        brainsim.jit(lambda x, n: x, static_argnums=2)
+    with pytest.raises(ValueError, match=r"static_argnames names \['m'\], but .* no such argument"):
+        brainsim.jit(lambda x, n: x, static_argnames="m")
+    f = brainsim.jit(lambda x, n: x, static_argnums=1)
+    with pytest.raises(TypeError, match="static argument at position 1 is a list, which is not "
+                                        "hashable"):
+        f(1.0, [1, 2])
+    with pytest.raises(TypeError, match="static argument 'n' is a list"):
+        f(1.0, n=[1, 2])

@@ -2,6 +2,7 @@
 import math
 
 import brainunit as u
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -221,3 +222,162 @@ def test_parameter_shape_must_fit_the_population():
 def test_poisson_rates_must_be_non_negative():
     with pytest.raises(ValueError, match="PoissonSpike: freqs must be non-negative rates"):
         neurons.PoissonSpike(3, -20. * u.Hz)
+
+
+def test_hard_reset_is_exact_after_a_large_upswing():
+    """The exponential upswing can carry V far past threshold in one step; the reset
+    must still land on V_reset (it used to cancel to 0 mV, and AdEx then went NaN)."""
+    n = _build(lambda k: neurons.AdEx(k, V_initializer=_vinit(-60. * u.mV)))
+    V = n.reset(jnp.array([1e24, -40.]) * u.mV, jnp.array([1., 0.]), n.V_th, n.V_reset)
+    np.testing.assert_array_equal(V.to_decimal(u.mV), [-68., -40.])
+    s = brainsim.for_loop(lambda: n(200. * u.mV), length=300)
+    assert float(s.sum()) > 10
+    assert np.all(np.isfinite(n.V.value.to_decimal(u.mV)))
+    assert np.all(np.isfinite(n.w.value.to_decimal(u.mV)))
+
+
+class _UserModel(brainsim.DynamicsModule):
+    def init_state(self, batch_size=None):
+        self.v = brainsim.HiddenState(jnp.zeros(self.varshape))
+
+    def update(self, x=0.):
+        self.v.value = self.v.value + x
+        return self.v.value
+
+
+@pytest.mark.parametrize("make", [lambda: neurons.LIF(2), lambda: neurons.HH(2),
+                                  lambda: neurons.PoissonSpike(2, 10. * u.Hz),
+                                  lambda: brainsim.synapses.Expon(2), lambda: _UserModel(2)],
+                         ids=["LIF", "HH", "PoissonSpike", "Expon", "user"])
+def test_calling_before_init_states_says_how_to_fix(make):
+    m = make()
+    name = type(m).__name__
+    with pytest.raises(ValueError, match=rf"{name} '{name}' was called before its states exist"
+                                         r".*call brainsim\.init_states\(model\)"):
+        m()
+    brainsim.init_states(m)
+    m()                                  # runs once the states exist
+
+
+def test_reset_state_also_creates_the_states():
+    m = _UserModel(3)
+    m.reset_state()
+    np.testing.assert_array_equal(np.asarray(m(1.)), np.ones(3))
+
+
+def test_spike_times_in_one_step_are_refused():
+    """Brian2 refuses two spikes of a neuron in one step; emitting one would lose the other."""
+    brainsim.environ.set(dt=0.1 * u.ms)
+    g = neurons.SpikeTimeGenerator(3, [0, 2, 0], [1., 1.02, 1.04] * u.ms)
+    with pytest.raises(ValueError, match=r"neuron 0 has two spikes, at 1 ms and 1\.04 ms, in "
+                                         r"the same time step \(step 10 with dt=0\.1 ms\)"):
+        brainsim.init_states(g)
+    # without a dt at init_states, the first step checks with the dt in force then
+    brainsim.environ._environ._GLOBAL.pop("dt")
+    g = brainsim.init_states(neurons.SpikeTimeGenerator(3, [1, 1], [2., 2.2] * u.ms))
+    with brainsim.environ.context(dt=0.1 * u.ms):
+        s = np.asarray(brainsim.for_loop(lambda: g(), length=25))
+    assert s[20, 1] == 1 and s[22, 1] == 1 and s.sum() == 2
+    g = brainsim.init_states(neurons.SpikeTimeGenerator(3, [1, 1], [2., 2.2] * u.ms))
+    with brainsim.environ.context(dt=0.5 * u.ms):
+        with pytest.raises(ValueError, match=r"neuron 1 has two spikes.*dt=0\.5 ms"):
+            g()
+
+
+@pytest.mark.parametrize("t", [-1., float("nan"), float("inf")])
+def test_spike_times_must_be_finite_and_non_negative(t):
+    with pytest.raises(ValueError, match=r"times must be finite and non-negative; spike 1 "
+                                         r"\(neuron 2\)"):
+        neurons.SpikeTimeGenerator(3, [0, 2], [1., t] * u.ms)
+
+
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: neurons.HH(2, C=0. * u.pF), r"HH: C must be finite and positive, got 0\. pF"),
+    (lambda: neurons.HH(2, C=-200. * u.pF), r"HH: C must be finite and positive"),
+    (lambda: neurons.HH(2, g_L=0. * u.nS), r"HH: g_L must be finite and positive"),
+    (lambda: neurons.HH(2, g_K=-1. * u.uS), r"HH: g_K must be finite and non-negative"),
+    (lambda: neurons.HH(2, V_th=NAN * u.mV), r"HH: V_th must be finite, got nan mV"),
+    (lambda: neurons.ExpIF(2, delta_T=0. * u.mV), r"ExpIF: delta_T must be finite and positive"),
+    (lambda: neurons.AdEx(2, delta_T=-3. * u.mV), r"AdEx: delta_T must be finite and positive"),
+    (lambda: neurons.AdEx(2, tau_w=-30. * u.ms), r"AdEx: tau_w must be a positive time"),
+    (lambda: neurons.AdEx(2, b=NAN * u.mV), r"AdEx: b must be finite"),
+    (lambda: neurons.LIF(2, V_th=NAN * u.mV), r"LIF: V_th must be finite, got nan mV"),
+    (lambda: neurons.LIFRef(2, V_reset=-INF * u.mV), r"LIFRef: V_reset must be finite"),
+    (lambda: neurons.ALIF(2, V_th=INF * u.mV), r"ALIF: V_th must be finite"),
+    (lambda: neurons.ALIF(2, tau_a=-1. * u.ms), r"ALIF: tau_a must be a positive time"),
+    (lambda: neurons.QuaIF(2, V_c=NAN * u.mV), r"QuaIF: V_c must be finite"),
+    (lambda: neurons.Izhikevich(2, V_th=INF * u.mV), r"Izhikevich: V_th must be finite"),
+    (lambda: neurons.Izhikevich(2, a=-0.02 / u.ms), r"Izhikevich: 1/a must be a positive time"),
+    (lambda: neurons.LeakyIntegrator(2, tau=-5. * u.ms), r"LeakyIntegrator: tau must be a positive"),
+    (lambda: neurons.LeakyIntegrator(2, R=NAN), r"LeakyIntegrator: R must be finite"),
+], ids=lambda v: "" if callable(v) else v.split(":")[0].strip("r\\"))
+def test_bad_neuron_parameters_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_poisson_rate_above_one_per_step_is_refused():
+    """At dt = 0.1 ms, 20 kHz would be drawn as one spike every step (capped at 10 kHz)."""
+    p = brainsim.init_states(neurons.PoissonSpike(3, jnp.array([10., 20000., 5.]) * u.Hz))
+    with pytest.raises(ValueError, match=r"PoissonSpike: freqs reaches 20000\. Hz, above 1/dt = "
+                                         r"10000 Hz \(dt=0\.1 ms\).*dt of at most 1/freqs \(0\.05 ms\)"):
+        p()
+    with brainsim.environ.context(dt=0.01 * u.ms):       # checked with the dt in force
+        s = brainsim.for_loop(lambda: p(), length=200)
+    assert 0.1 < float(s[:, 1].mean()) < 0.3
+
+
+def test_value_checks_skip_traced_parameters():
+    """A parameter traced by jit/grad (being trained) cannot be inspected and is let through."""
+    from brainsim._checks import check_positive, check_rate_per_step
+    C = jax.jit(lambda c: neurons.HH(1, C=c * u.pF).C.mantissa)(-1.)
+    assert float(C) == -1.
+    jax.grad(lambda d: check_positive("ExpIF", "delta_T", d * u.mV).mantissa)(-1.)
+    jax.jit(lambda r: check_rate_per_step("PoissonSpike", "freqs", r * u.Hz) or r)(1e6)
+    with pytest.raises(ValueError, match="freqs reaches"):
+        check_rate_per_step("PoissonSpike", "freqs", 1e6 * u.Hz)
+
+
+def test_adex_in_physical_units_and_unit_mismatch():
+    """With R in MOhm, w and b are currents and a a conductance; mixed kinds are named."""
+    n = _build(lambda k: neurons.AdEx(k, R=100. * u.Mohm, a=4. * u.nS, b=0.08 * u.nA,
+                                      V_initializer=-65. * u.mV))
+    assert n.w.value.unit.has_same_dim(u.nA)
+    s = brainsim.for_loop(lambda: n(1. * u.nA), length=1000)
+    # w jumps by b per spike and decays towards a (V - V_rest) in between
+    assert float(s.sum()) > 2 and float(n.w.value.to_decimal(u.nA)[0]) > 0.08
+    with pytest.raises(ValueError, match=r"AdEx: b=1\. nA must be a current in the unit of the "
+                                         r"input, so that R \* b is a voltage"):
+        neurons.AdEx(1, b=1. * u.nA)
+    with pytest.raises(ValueError, match=r"AdEx: a=4\. nS times a voltage must have the unit of b"):
+        neurons.AdEx(1, a=4. * u.nS)
+
+
+def test_hh_gating_variables_take_initializers():
+    n = brainsim.init_states(neurons.HH(3, m_initializer=0.5, n_initializer=jnp.array([.1, .2, .3])),
+                             batch_size=2)
+    np.testing.assert_array_equal(np.asarray(n.m.value), np.full((2, 3), 0.5))
+    np.testing.assert_allclose(np.asarray(n.n.value), np.tile([.1, .2, .3], (2, 1)), rtol=1e-6)
+    am, bm, ah, bh, an, bn = neurons._hh.rates(np.float32(-60.), -63.)   # steady state for None
+    np.testing.assert_allclose(np.asarray(n.h.value), np.full((2, 3), ah / (ah + bh)), rtol=1e-6)
+    with pytest.raises(ValueError, match=r"HH: h_initializer must give fractions in \[0, 1\], "
+                                         r"got values from 1\.5 to 1\.5"):
+        brainsim.init_states(neurons.HH(3, h_initializer=1.5))
+
+
+@pytest.mark.parametrize("method", ["rk4", "heun"])
+def test_adex_adaptation_sees_v_held_during_refractoriness(method):
+    """While refractory V stays at V_reset, so w relaxes exactly towards a (V_reset - V_rest),
+    even for methods whose stages would otherwise move V inside the step."""
+    n = brainsim.init_states(neurons.AdEx(2, tau_ref=5. * u.ms, method=method))
+    n.refractory.value = jnp.full(2, 50, jnp.int32)
+    n.V.value = jnp.full(2, -68.) * u.mV
+    n.w.value = jnp.array([0., 10.]) * u.mV
+    brainsim.for_loop(lambda: n(200. * u.mV), length=20)
+    t, w_inf = 2., 1. * (-68. + 65.)               # ms; a (V_reset - V_rest) in mV
+    expect = w_inf + (np.array([0., 10.]) - w_inf) * np.exp(-t / 30.)
+    np.testing.assert_allclose(n.w.value.to_decimal(u.mV), expect, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(n.V.value.to_decimal(u.mV), [-68., -68.])

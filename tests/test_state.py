@@ -103,3 +103,11 @@ def test_state_repr_shows_path_shape_and_unit():
     net = Net()
     r = repr(net.E.syn.g)
     assert "net.E.syn.g" in r and "(4,)" in r and "nS" in r
+
+
+def test_typed_prng_key_state_accepts_keys_and_checks_them():
+    s = brainsim.State(jax.random.key(0), name="k")
+    s.value = jax.random.key(1)
+    np.testing.assert_array_equal(jax.random.key_data(s.value), jax.random.key_data(jax.random.key(1)))
+    with pytest.raises(StateValueError, match="dtype key<rbg> to state 'k' of dtype key<fry>"):
+        s.value = jax.random.key(1, impl="rbg").reshape(())

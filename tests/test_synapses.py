@@ -201,3 +201,28 @@ def test_coba_reversal_potential_unit_is_named():
     out = synapses.COBA(E=10.)
     with pytest.raises(ValueError, match=r"COBA: the reversal potential E=10.0 and the membrane potential \(unit mV\)"):
         out(jnp.ones(2) * u.nS, jnp.full(2, -60.) * u.mV)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda: synapses.AMPA(3, T=-0.5 * u.mM), r"AMPA: T must be finite and non-negative, got -0\.5 mM"),
+    (lambda: synapses.GABAa(3, alpha=-0.5 / (u.ms * u.mM)), r"GABAa: alpha must be finite and non-negative"),
+    (lambda: synapses.AMPA(3, beta=-0.18 / u.ms), r"AMPA: 1/beta must be a positive time"),
+    (lambda: synapses.NMDA(3, a=float("nan") / u.ms), r"NMDA: a must be finite and non-negative"),
+    (lambda: synapses.MgBlock(cc_Mg=-1. * u.mM), r"MgBlock: cc_Mg must be finite and non-negative"),
+    (lambda: synapses.MgBlock(beta=0. * u.mM), r"MgBlock: beta must be finite and positive"),
+    (lambda: synapses.COBA(E=float("inf") * u.mV), r"COBA: E must be finite, got inf mV"),
+], ids=["AMPA-T", "GABAa-alpha", "AMPA-beta", "NMDA-a", "MgBlock-cc_Mg", "MgBlock-beta", "COBA-E"])
+def test_bad_synapse_parameters_are_refused(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_transmitter_pulse_shorter_than_dt_is_refused():
+    """T_dur = 0.04 ms at dt = 0.1 ms rounded to zero steps: the synapse never opened."""
+    s = brainsim.init_states(synapses.AMPA(2, T_dur=0.04 * u.ms))
+    with pytest.raises(ValueError, match=r"AMPA: T_dur=0\.04 ms is shorter than the time step "
+                                         r"dt=0\.1 ms.*never opens.*use a dt of at most T_dur"):
+        s(jnp.ones(2))
+    with brainsim.environ.context(dt=0.01 * u.ms):      # the dt in force when it runs counts
+        g = brainsim.for_loop(lambda: s(jnp.ones(2)), length=3)
+    assert float(g[-1, 0]) > 0.

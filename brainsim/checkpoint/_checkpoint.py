@@ -6,13 +6,19 @@ member ``__meta__`` holding UTF-8 JSON: the format version, and per state
 its leaf count and, per leaf, its shape, dtype and unit. Loading never uses
 pickle (``allow_pickle=False``). A load first reads and checks everything,
 then assigns, so a failed load leaves the model unchanged.
+
+The ``.npy`` format only describes NumPy's own dtypes. Others are stored as
+plain unsigned integers and described in the metadata: a dtype such as
+bfloat16 as its bits (``"stored_as": "uint16"``), a typed PRNG key as its key
+data (``"key_impl": "threefry2x32"``).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
+import socket
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -73,10 +79,93 @@ def _leaves(value: Any) -> list[Any]:
     return jax.tree_util.tree_leaves(value, is_leaf=_is_quantity)
 
 
+def _is_key(x: Any) -> bool:
+    return jnp.issubdtype(getattr(x, "dtype", None), jax.dtypes.prng_key)
+
+
 def _entry(leaf: Any) -> tuple[np.ndarray, dict]:
+    """The array to store for one leaf, and its description for the metadata."""
     mant = leaf.mantissa if isinstance(leaf, u.Quantity) else leaf
+    if _is_key(mant):
+        arr = np.asarray(jax.random.key_data(mant))
+        return arr, {"shape": list(mant.shape), "dtype": str(mant.dtype),
+                     "unit": _unit_desc(leaf), "key_impl": str(jax.random.key_impl(mant))}
     arr = np.asarray(mant)
-    return arr, {"shape": list(arr.shape), "dtype": str(arr.dtype), "unit": _unit_desc(leaf)}
+    desc = {"shape": list(arr.shape), "dtype": str(arr.dtype), "unit": _unit_desc(leaf)}
+    if np.dtype(arr.dtype.str) != arr.dtype:
+        # Not a NumPy dtype (bfloat16, float8...): the .npy header would call it
+        # raw void bytes, so store the bits as unsigned integers of the same width.
+        desc["stored_as"] = f"uint{8 * arr.dtype.itemsize}"
+        arr = arr.view(np.dtype(desc["stored_as"]))
+    return arr, desc
+
+
+def _decode(arr: np.ndarray, desc: dict) -> Any | None:
+    """The leaf value stored as ``arr`` under ``desc``; None if they disagree."""
+    shape = tuple(desc["shape"])
+    if "key_impl" in desc:
+        if arr.dtype.kind != "u" or tuple(arr.shape[:len(shape)]) != shape:
+            return None
+        try:
+            key = jax.random.wrap_key_data(jnp.asarray(arr), impl=desc["key_impl"])
+        except (TypeError, ValueError):
+            return None
+        return key if str(key.dtype) == desc["dtype"] and key.shape == shape else None
+    if arr.shape != shape:
+        return None
+    if "stored_as" in desc:
+        if str(arr.dtype) != desc["stored_as"]:
+            return None
+        try:
+            dtype = jnp.dtype(desc["dtype"])
+        except TypeError:
+            return None
+        if dtype.itemsize != arr.dtype.itemsize:
+            return None
+        arr = arr.view(dtype)
+    elif str(arr.dtype) != desc["dtype"]:
+        return None
+    return jnp.asarray(arr)
+
+
+def _temp_prefix(path: Path) -> str:
+    return f".{path.name}.tmp-"
+
+
+def _temp_name(path: Path) -> Path:
+    # The host and process id in the name let a later save tell an abandoned
+    # temporary (its writer was killed) from one that is being written now.
+    host = socket.gethostname().replace(".", "_").replace("-", "_")
+    return path.parent / f"{_temp_prefix(path)}{host}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete temporaries of ``path`` left by saves on this host that were killed."""
+    host = socket.gethostname().replace(".", "_").replace("-", "_")
+    prefix = _temp_prefix(path)
+    for entry in os.listdir(path.parent):
+        if not entry.startswith(prefix):
+            continue
+        tmp = path.parent / entry
+        parts = entry[len(prefix):].split("-")
+        if len(parts) != 3 or parts[0] != host or not parts[1].isdigit():
+            continue
+        pid = int(parts[1])
+        if pid != os.getpid() and not _pid_alive(pid):
+            try:
+                tmp.unlink()
+            except FileNotFoundError:  # another save removed it first
+                pass
 
 
 def save_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = True) -> Path:
@@ -86,8 +175,10 @@ def save_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = Tru
     ----------
     path : str or path-like
         The file to write (conventionally ``*.npz``). It is written to a
-        temporary file first and moved into place, so a crash never leaves a
-        partial checkpoint.
+        temporary file beside it (``.<name>.tmp-<host>-<pid>-<token>``) and
+        moved into place, so a crash never leaves a partial checkpoint; the
+        next save to ``path`` deletes temporaries left by killed saves. The
+        file's permissions follow the umask, like any other new file.
     model : Module, State, or dict of them
         What to save; a dict such as ``{'model': net, 'opt': optimizer}``
         saves several modules in one file.
@@ -113,7 +204,11 @@ def save_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = Tru
         meta["states"][name] = entries
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    _remove_stale_temporaries(path)
+    tmp = _temp_name(path)
+    # os.open with mode 0o666 lets the umask decide the permissions, as for any
+    # file the user creates (tempfile.mkstemp would force 0600).
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -147,12 +242,36 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError(
             f"'{path}' is not a brainsim checkpoint (its metadata is missing or unreadable)."
         ) from None
+    if not isinstance(meta, dict):
+        raise CheckpointError(
+            f"'{path}' is not a brainsim checkpoint: its metadata is a JSON "
+            f"{type(meta).__name__}, expected a JSON object."
+        )
     if meta.get("format") != _FORMAT or meta.get("version") != _VERSION:
         raise CheckpointError(
             f"'{path}' has format {meta.get('format')!r} version {meta.get('version')!r}; this "
             f"brainsim reads {_FORMAT!r} version {_VERSION}."
         )
+    problem = _meta_problem(meta.get("states"))
+    if problem:
+        raise CheckpointError(f"Checkpoint '{path}' is corrupt: its metadata {problem}.")
     return meta, arrays
+
+
+def _meta_problem(states: Any) -> str | None:
+    """Why the ``states`` table of the metadata is malformed, or None."""
+    if not isinstance(states, dict):
+        return f"'states' is a {type(states).__name__}, expected an object"
+    for name, entries in states.items():
+        if not isinstance(entries, list):
+            return f"entry '{name}' is a {type(entries).__name__}, expected a list"
+        for desc in entries:
+            if not (isinstance(desc, dict) and isinstance(desc.get("shape"), list)
+                    and all(isinstance(n, int) and n >= 0 for n in desc["shape"])
+                    and isinstance(desc.get("dtype"), str)
+                    and (desc.get("unit") is None or isinstance(desc.get("unit"), dict))):
+                return f"describes an array of '{name}' as {desc!r}"
+    return None
 
 
 def load_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = True) -> None:
@@ -197,22 +316,24 @@ def load_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = Tru
             key = f"{name}#{k}"
             if key not in arrays:
                 raise CheckpointError(f"Checkpoint '{path}' is corrupt: array '{key}' is missing.")
-            arr = arrays[key]
-            _, want = _entry(old)
-            if list(arr.shape) != desc["shape"] or str(arr.dtype) != desc["dtype"]:
+            value = _decode(arrays[key], desc)
+            if value is None:
                 raise CheckpointError(
                     f"Checkpoint '{path}' is corrupt: array '{key}' does not match its metadata."
                 )
+            _, want = _entry(old)
             if desc != want:
                 problems.append(_difference(desc, want))
                 continue
-            value = jnp.asarray(arr)
             leaves.append(u.Quantity(value, unit=old.unit) if isinstance(old, u.Quantity)
                           else value)
         if problems:
             mismatched.append(f"{name}: " + "; ".join(problems))
         else:
-            new_values[name] = jax.tree_util.tree_unflatten(treedef, leaves)
+            try:
+                new_values[name] = state._checked(jax.tree_util.tree_unflatten(treedef, leaves))
+            except ValueError as err:
+                mismatched.append(f"{name}: {err}")
     if missing or extra or mismatched:
         lines = [f"Checkpoint '{path}' does not match the model; nothing was loaded."]
         if missing:
@@ -225,6 +346,7 @@ def load_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = Tru
         lines.append("How to fix: load into a model built with the same structure and sizes "
                      "(call init_states with the same batch_size before loading).")
         raise CheckpointError("\n".join(lines))
+    # Every value was checked above, so assigning cannot fail half-way.
     for name, value in new_values.items():
         states[name].value = value
 
@@ -235,8 +357,11 @@ def _difference(saved: dict, want: dict) -> str:
         out.append(f"shape {tuple(saved['shape'])} saved vs {tuple(want['shape'])} in model")
     if saved["dtype"] != want["dtype"]:
         out.append(f"dtype {saved['dtype']} saved vs {want['dtype']} in model")
+    if saved.get("key_impl") != want.get("key_impl"):
+        out.append(f"PRNG key implementation {saved.get('key_impl')} saved vs "
+                   f"{want.get('key_impl')} in model")
     if saved["unit"] != want["unit"]:
         su = saved["unit"]["repr"] if saved["unit"] else "dimensionless"
         wu = want["unit"]["repr"] if want["unit"] else "dimensionless"
         out.append(f"unit {su} saved vs {wu} in model")
-    return ", ".join(out)
+    return ", ".join(out) or f"saved as {saved} vs {want} in model"

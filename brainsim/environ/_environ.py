@@ -9,6 +9,8 @@ reusing a program built for another ``dt``.
 from __future__ import annotations
 
 import contextlib
+import difflib
+import math
 from typing import Any, Iterator
 
 import brainunit as u
@@ -25,20 +27,46 @@ _SIGNATURE: list[tuple] = [()]
 _MISSING = object()
 
 
-def _check(key: str, value: Any) -> Any:
-    if key == "dt":
-        if not isinstance(value, u.Quantity) or not value.unit.has_same_dim(u.second):
-            unit = value.unit if isinstance(value, u.Quantity) else type(value).__name__
-            raise UnitMismatchError(
-                f"dt must be a time quantity such as 0.1 * u.ms (import brainunit as u); "
-                f"got {value!r} ({unit})."
-            )
-        if value.ndim != 0 or not float(value.to_decimal(u.ms)) > 0:
-            raise ValueError(f"dt must be a positive scalar time, got {value!r}.")
-    if key in ("t", "i"):
+# The settings brainsim reads. An unknown key is refused: a typo such as
+# ``dtt=...`` would otherwise be stored and silently ignored.
+_KNOWN = ("dt",)
+_CLOCK_KEYS = ("t", "i")
+
+
+def _check_key(key: str, where: str) -> None:
+    if key in _CLOCK_KEYS:
         raise ValueError(
             f"'{key}' is the loop clock and cannot be set; brainsim.for_loop advances it."
         )
+    if key not in _KNOWN:
+        close = difflib.get_close_matches(key, _KNOWN, n=1)
+        hint = f" Did you mean '{close[0]}'?" if close else ""
+        raise TypeError(
+            f"brainsim.environ.{where}() got an unknown setting '{key}'.{hint} Known settings: "
+            f"{', '.join(repr(k) for k in _KNOWN)}."
+        )
+
+
+def _check_dt(value: Any) -> Any:
+    expected = "a positive, finite, scalar time quantity such as 0.1 * u.ms (import brainunit as u)"
+    shown = str(value) if isinstance(value, u.Quantity) else repr(value)
+    if not isinstance(value, u.Quantity) or not value.unit.has_same_dim(u.second):
+        unit = value.unit if isinstance(value, u.Quantity) else type(value).__name__
+        raise UnitMismatchError(
+            f"dt must be a time quantity: expected {expected}; got {shown} ({unit})."
+        )
+    if value.ndim != 0:
+        raise ValueError(f"dt must be a scalar: expected {expected}; got shape {value.shape}.")
+    ms = float(value.to_decimal(u.ms))
+    if not (math.isfinite(ms) and ms > 0):
+        raise ValueError(f"dt must be a positive scalar time: expected {expected}; got {shown}.")
+    return value
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    _check_key(key, where)
+    if key == "dt":
+        return _check_dt(value)
     return value
 
 
@@ -60,9 +88,31 @@ def _refresh() -> None:
 
 
 def set(**settings: Any) -> None:
-    """Set simulation settings globally, e.g. ``environ.set(dt=0.1 * u.ms)``."""
-    for key, value in settings.items():
-        _GLOBAL[key] = _check(key, value)
+    """Set simulation settings globally, e.g. ``environ.set(dt=0.1 * u.ms)``.
+
+    Parameters
+    ----------
+    dt : Quantity
+        The time step: a positive, finite scalar time such as ``0.1 * u.ms``.
+
+    Raises
+    ------
+    ValueError
+        If a value is invalid (for ``dt``: not a time, not positive, not
+        finite, or not a scalar). Nothing is changed.
+    TypeError
+        If a setting is unknown; the message suggests the closest known name.
+
+    Examples
+    --------
+    >>> import brainsim, brainunit as u
+    >>> brainsim.environ.set(dtt=0.1 * u.ms)
+    Traceback (most recent call last):
+    ...
+    TypeError: brainsim.environ.set() got an unknown setting 'dtt'. Did you mean 'dt'? Known settings: 'dt'.
+    """
+    checked = {key: _check(key, value, "set") for key, value in settings.items()}
+    _GLOBAL.update(checked)
     _refresh()
 
 
@@ -77,7 +127,7 @@ def context(**settings: Any) -> Iterator[None]:
     ...     print(brainsim.environ.get_dt())
     0.1 ms
     """
-    _STACK.append({k: _check(k, v) for k, v in settings.items()})
+    _STACK.append({k: _check(k, v, "context") for k, v in settings.items()})
     _refresh()
     try:
         yield

@@ -9,7 +9,8 @@ import jax.numpy as jnp
 
 from .. import environ, integrators, surrogate
 from .._dynamics import DynamicsModule
-from .._checks import check_shape, check_time  # noqa: F401  (re-exported to the models)
+from .._checks import (check_finite, check_positive, check_shape,  # noqa: F401 (for the models)
+                       check_time)
 from .._errors import UnitMismatchError
 from .._state import ShortTermState
 
@@ -51,6 +52,13 @@ class Neuron(DynamicsModule):
     the population's shape), which projections read and
     ``brainsim.event.BinaryArray(neuron.spike.value) @ matrix`` consumes.
 
+    A model declares the states its ODE evolves in ``_ode_vars`` (``V``
+    first) and their derivatives together in :meth:`derivative`, which takes
+    and returns a dict keyed by those names. :meth:`_step_ode` advances all of
+    them jointly, so every method keeps its order on coupled models (``V``
+    and an adaptation current, gating variables); spikes and resets are
+    applied after the joint step.
+
     Currents registered with :meth:`add_current_input` are summed each step;
     callables get the membrane potential ``V`` (conductance outputs). Within
     one step a callable input is linearised around the current ``V``, which
@@ -75,6 +83,8 @@ class Neuron(DynamicsModule):
     """
 
     __module__ = "brainsim.neurons"
+    #: The states the ODE integrates jointly, membrane potential first.
+    _ode_vars: tuple[str, ...] = ("V",)
 
     def __init__(self, in_size: Any, *, spk_fun: Any = "sigmoid", spk_reset: str = "hard",
                  detach_reset: bool = True, method: str | Callable = "exp_euler",
@@ -150,6 +160,50 @@ class Neuron(DynamicsModule):
         """One step of ``dy/dt = f(y, t, *args)`` with this neuron's method."""
         return self._bs_integral(f, y, _now(), environ.get_dt(), *args)
 
+    def derivative(self, y: dict, t: Any, I: Callable[[Any], Any]) -> dict:
+        """The derivatives of every variable in ``_ode_vars``, together.
+
+        Parameters
+        ----------
+        y : dict
+            The variables by name (``y['V']`` the membrane potential).
+        t : Quantity (time)
+        I : callable
+            ``I(V)``, the summed input current at membrane potential ``V``.
+
+        Returns
+        -------
+        dict
+            ``dy/dt`` with the keys of ``y``, each in unit of the variable / time.
+        """
+        raise TypeError(f"{type(self).__name__} must define derivative(y, t, I) returning "
+                        f"the derivatives of {self._ode_vars} as a dict.")
+
+    def _step_ode(self, x: Any, R: Any = 1., hold: Any = None) -> dict:
+        """Advance every variable of ``_ode_vars`` one step jointly.
+
+        ``x`` is the external current, ``R`` the input resistance. Where the
+        boolean ``hold`` is true, ``V`` is refractory: the caller clamps it
+        after the step, and with coupled variables ``dV/dt`` is also zeroed
+        inside the step, so that they evolve with ``V`` held. Delta inputs are
+        added to ``V`` after the step.
+        """
+        y = {k: getattr(self, k).value for k in self._ode_vars}
+        I = self.input_current(x, y["V"], R)
+        f = self.derivative
+        if hold is not None and len(self._ode_vars) > 1:
+            def f(y, t, I):
+                dy = self.derivative(y, t, I)
+                dV = dy["V"]
+                if isinstance(dV, u.Quantity):
+                    dy["V"] = u.math.where(hold, u.math.zeros_like(dV), dV)
+                else:
+                    dy["V"] = jnp.where(hold, jnp.zeros_like(dV), dV)
+                return dy
+        y = self.integrate(f, y, I)
+        y["V"] = self.sum_delta_inputs(y["V"])
+        return y
+
     def spike_of(self, V: Any, V_th: Any, scale: Any) -> jax.Array:
         """Surrogate spike of ``(V - V_th) / scale`` (float 0/1)."""
         return self.spk_fun((V - V_th) / scale)
@@ -159,7 +213,9 @@ class Neuron(DynamicsModule):
         s = jax.lax.stop_gradient(spike) if self.detach_reset else spike
         if self.spk_reset == "soft":
             return V - (V_th - V_reset) * s
-        return V + (V_reset - V) * s
+        # not V + (V_reset - V) * s: for a large V (an exponential upswing) that
+        # cancels to 0 instead of V_reset; this form gives V_reset exactly at s = 1
+        return V * (1. - s) + V_reset * s
 
     def _new_spike_state(self, batch_size: int | None) -> None:
         self.spike = ShortTermState(jnp.zeros(self.batched_shape(batch_size), jnp.float32))
@@ -170,7 +226,8 @@ class Neuron(DynamicsModule):
 
 
 def check_same_dim(cls: str, ref_name: str, ref: Any, **others: Any) -> None:
-    """Raise unless every value in ``others`` has the dimension of ``ref``."""
+    """Raise unless ``ref`` and every value in ``others`` are finite and of one dimension."""
+    check_finite(cls, **{ref_name: ref}, **others)
     ru = u.get_unit(ref)
     for name, v in others.items():
         if not u.get_unit(v).has_same_dim(ru):

@@ -6,8 +6,9 @@ from typing import Any
 import brainunit as u
 import jax.numpy as jnp
 
+from .._errors import UnitMismatchError
 from .._state import HiddenState
-from ._base import check_same_dim, check_time, refractory_steps
+from ._base import check_finite, check_positive, check_same_dim, check_time, refractory_steps
 from ._lif import LIF
 
 __all__ = ["ExpIF", "AdEx", "QuaIF"]
@@ -29,16 +30,17 @@ class _RefractoryIF(LIF):
         super().init_state(batch_size)
         self.refractory = HiddenState(jnp.zeros(self.batched_shape(batch_size), jnp.int32))
 
-    def _extra(self, V: Any, spike: Any) -> None:
-        """Update further variables after the spike (adaptation)."""
+    def _extra(self, y: dict, spike: Any) -> None:
+        """Store the other variables of the joint step ``y``, after the spike (adaptation)."""
 
     def update(self, x: Any = 0.) -> Any:
         self._run_before()
         left = self.refractory.value
         ref = left > 0
-        V = _where(ref, self.V_reset, self._step_V(x))
+        y = self._step_ode(x, self.R, hold=ref)
+        V = _where(ref, self.V_reset, y["V"])
         spike = self.spike_of(V, self.V_th, self.V_th - self.V_reset) * (1. - ref)
-        self._extra(V, spike)
+        self._extra(y, spike)
         self.V.value = self.reset(V, spike, self.V_th, self.V_reset)
         n_ref = refractory_steps(type(self).__name__, self.tau_ref)
         self.refractory.value = jnp.where(spike > 0, n_ref, jnp.maximum(left - 1, 0))
@@ -82,11 +84,13 @@ class ExpIF(_RefractoryIF):
                  V_initializer: Any = None, **kwargs: Any):
         super().__init__(in_size, tau, V_th, V_reset, V_rest, R, tau_ref, V_initializer, **kwargs)
         check_same_dim(type(self).__name__, "V_th", V_th, V_T=V_T, delta_T=delta_T)
+        check_positive(type(self).__name__, "delta_T", delta_T, example="3.48 * u.mV")
         self.V_T, self.delta_T = V_T, delta_T
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        V = y["V"]
         ex = self.delta_T * u.math.exp((V - self.V_T) / self.delta_T)
-        return (self.V_rest - V + ex + self.R * I(V)) / self.tau
+        return {"V": (self.V_rest - V + ex + self.R * I(V)) / self.tau}
 
 
 class AdEx(ExpIF):
@@ -98,14 +102,21 @@ class AdEx(ExpIF):
 
     On a spike, :math:`V \leftarrow V_\mathrm{reset}` and :math:`w \leftarrow w + b`.
 
+    ``w`` is an adaptation current in the unit of the input ``I``, so
+    ``R * w`` is a voltage: with the default ``R=1.`` currents are given as
+    voltages (mV), with ``R`` in MOhm in nA.
+
     Parameters
     ----------
-    a : float or Quantity
-        Subthreshold adaptation; ``a * V`` has the unit of a current (``V / R``).
-    b : float or Quantity
-        Spike-triggered adaptation current.
+    a : float or Quantity, unit of ``I`` / unit of ``V`` (that is 1 / unit of ``R``)
+        Subthreshold adaptation conductance. Dimensionless with the default
+        ``R=1.`` (``a`` then stands for the conductance times ``R``); a
+        conductance such as ``4. * u.nS`` with ``R`` in MOhm.
+    b : Quantity, unit of ``I``
+        Spike-triggered jump of ``w``: a voltage (``1. * u.mV``) with the
+        default ``R=1.``, a current (``0.08 * u.nA``) with ``R`` in MOhm.
     tau_w : Quantity (time)
-        Other parameters as :class:`ExpIF`.
+        Adaptation time constant. Other parameters as :class:`ExpIF`.
 
     Examples
     --------
@@ -127,6 +138,8 @@ class AdEx(ExpIF):
         super().__init__(in_size, tau, V_th, V_reset, V_rest, V_T, delta_T, R, tau_ref,
                          V_initializer, **kwargs)
         self.tau_w = check_time("AdEx", "tau_w", tau_w)
+        check_finite("AdEx", a=a, b=b)
+        _check_adaptation_units(V_th, R, a, b)
         self.a, self.b = a, b
 
     def init_state(self, batch_size: int | None = None) -> None:
@@ -136,15 +149,30 @@ class AdEx(ExpIF):
         self.w = HiddenState(z if unit.is_unitless and not isinstance(self.b, u.Quantity)
                              else u.Quantity(z, unit=unit))
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
-        w = self.w.value
-        return super().derivative(V, t, lambda v: I(v) - w)
+    _ode_vars = ("V", "w")
 
-    def _extra(self, V: Any, spike: Any) -> None:
-        Vold = self.V.value
-        w = self.integrate(lambda w, t: (self.a * (Vold - self.V_rest) - w) / self.tau_w,
-                           self.w.value)
-        self.w.value = w + self.b * spike
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        V, w = y["V"], y["w"]
+        dV = super().derivative(y, t, lambda v: I(v) - w)["V"]
+        return {"V": dV, "w": (self.a * (V - self.V_rest) - w) / self.tau_w}
+
+    def _extra(self, y: dict, spike: Any) -> None:
+        self.w.value = y["w"] + self.b * spike
+
+
+def _check_adaptation_units(V_th: Any, R: Any, a: Any, b: Any) -> None:
+    """``w`` is in the unit of the input: ``R * b`` is a voltage, ``a * V`` has the unit of ``b``."""
+    volt = u.get_unit(V_th)
+    if not u.get_unit(R * b).has_same_dim(volt):
+        raise UnitMismatchError(
+            f"AdEx: b={b} must be a current in the unit of the input, so that R * b is a "
+            f"voltage like V_th ({volt}); with R={R}, R * b has unit {u.get_unit(R * b)}. "
+            "How to fix: b = 1. * u.mV with the default R=1., or b in nA with R in MOhm.")
+    if not u.get_unit(a * V_th).has_same_dim(u.get_unit(b)):
+        raise UnitMismatchError(
+            f"AdEx: a={a} times a voltage must have the unit of b ({u.get_unit(b)}); got "
+            f"{u.get_unit(a * V_th)}. How to fix: a dimensionless a with the default R=1., or a "
+            "conductance such as 4. * u.nS with R in MOhm and b in nA.")
 
 
 class QuaIF(_RefractoryIF):
@@ -178,7 +206,9 @@ class QuaIF(_RefractoryIF):
                  V_initializer: Any = None, **kwargs: Any):
         super().__init__(in_size, tau, V_th, V_reset, V_rest, R, tau_ref, V_initializer, **kwargs)
         check_same_dim("QuaIF", "V_th", V_th, V_c=V_c)
+        check_finite("QuaIF", c=c)
         self.V_c, self.c = V_c, c
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
-        return (self.c * (V - self.V_rest) * (V - self.V_c) + self.R * I(V)) / self.tau
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        V = y["V"]
+        return {"V": (self.c * (V - self.V_rest) * (V - self.V_c) + self.R * I(V)) / self.tau}

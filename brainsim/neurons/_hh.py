@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from .. import init as bsinit
 from .._state import HiddenState
-from ._base import Neuron, mantissa
+from ._base import Neuron, check_finite, check_positive, mantissa
 
 __all__ = ["HH"]
 
@@ -32,6 +32,18 @@ def rates(v: jax.Array, VT: float) -> tuple:
     an = 0.032 * _x_over_expm1(15. - dv, 5.)
     bn = 0.5 * jnp.exp((10. - dv) / 40.)
     return am, bm, ah, bh, an, bn
+
+
+def _check_gate(name: str, x: Any) -> None:
+    """A gating variable is a dimensionless fraction in [0, 1]."""
+    if isinstance(x, u.Quantity) and not u.get_unit(x).is_unitless:
+        raise ValueError(f"HH: {name} must give a dimensionless fraction in [0, 1], got values "
+                         f"in {u.get_unit(x)}. How to fix: pass plain numbers, e.g. 0.05.")
+    m = u.get_mantissa(x)
+    if not isinstance(m, jax.core.Tracer) and not bool(jnp.all((m >= 0.) & (m <= 1.))):
+        raise ValueError(f"HH: {name} must give fractions in [0, 1], got values from "
+                         f"{float(jnp.min(m))} to {float(jnp.max(m))}. How to fix: initialize the "
+                         "gating variable between 0 and 1, or pass None for its steady state.")
 
 
 class HH(Neuron):
@@ -58,8 +70,11 @@ class HH(Neuron):
         Capacitance and maximal conductances.
     E_L, E_Na, E_K, V_T, V_th : Quantity (voltage)
     V_initializer : Initializer or value
-        Initial ``V`` (default ``E_L``); ``m, h, n`` start at their steady
-        state for that ``V``.
+        Initial ``V`` (default ``E_L``).
+    m_initializer, h_initializer, n_initializer : Initializer or value, optional
+        Initial gating variables (dimensionless, in [0, 1]); ``None`` (the
+        default) starts each at its steady state
+        :math:`\alpha_x / (\alpha_x + \beta_x)` for the initial ``V``.
     method : str or callable
         Default ``'exp_euler'`` (each variable linearised, as Brian2's
         ``exponential_euler``).
@@ -75,11 +90,13 @@ class HH(Neuron):
     """
 
     __module__ = "brainsim.neurons"
+    _ode_vars = ("V", "m", "h", "n")
 
     def __init__(self, in_size: Any, C: Any = 200. * u.pF, g_L: Any = 10. * u.nS,
                  g_Na: Any = 20. * u.uS, g_K: Any = 6. * u.uS, E_L: Any = -60. * u.mV,
                  E_Na: Any = 50. * u.mV, E_K: Any = -90. * u.mV, V_T: Any = -63. * u.mV,
-                 V_th: Any = -20. * u.mV, V_initializer: Any = None, *,
+                 V_th: Any = -20. * u.mV, V_initializer: Any = None, m_initializer: Any = None,
+                 h_initializer: Any = None, n_initializer: Any = None, *,
                  spk_fun: Any = "sigmoid", method: Any = "exp_euler", name: str | None = None):
         super().__init__(in_size, spk_fun=spk_fun, method=method, name=name)
         for nm, v, ref in (("C", C, u.pF), ("g_L", g_L, u.nS), ("g_Na", g_Na, u.nS),
@@ -87,17 +104,30 @@ class HH(Neuron):
                            ("E_K", E_K, u.mV), ("V_T", V_T, u.mV), ("V_th", V_th, u.mV)):
             if not (isinstance(v, u.Quantity) and v.unit.has_same_dim(ref)):
                 raise ValueError(f"HH: {nm} must be a quantity in units like {ref}, got {v!r}.")
+        check_positive("HH", "C", C, example="200. * u.pF")
+        check_positive("HH", "g_L", g_L, example="10. * u.nS")
+        for nm, v in (("g_Na", g_Na), ("g_K", g_K)):
+            check_positive("HH", nm, v, allow_zero=True, example="6. * u.uS")
+        check_finite("HH", E_L=E_L, E_Na=E_Na, E_K=E_K, V_T=V_T, V_th=V_th)
         self.C, self.g_L, self.g_Na, self.g_K = C, g_L, g_Na, g_K
         self.E_L, self.E_Na, self.E_K, self.V_T, self.V_th = E_L, E_Na, E_K, V_T, V_th
         self.V_initializer = E_L if V_initializer is None else V_initializer
+        self.m_initializer, self.h_initializer = m_initializer, h_initializer
+        self.n_initializer = n_initializer
 
     def init_state(self, batch_size: int | None = None) -> None:
         V = bsinit.param(self.V_initializer, self.varshape, batch_size, name="V_initializer")
         self.V = HiddenState(V)
         am, bm, ah, bh, an, bn = rates(V.to_decimal(u.mV), float(self.V_T.to_decimal(u.mV)))
-        self.m = HiddenState(am / (am + bm))
-        self.h = HiddenState(ah / (ah + bh))
-        self.n = HiddenState(an / (an + bn))
+        gates = (("m", self.m_initializer, am, bm), ("h", self.h_initializer, ah, bh),
+                 ("n", self.n_initializer, an, bn))
+        for name, init, a, b in gates:
+            if init is None:
+                x = a / (a + b)
+            else:
+                x = bsinit.param(init, self.varshape, batch_size, name=f"{name}_initializer")
+                _check_gate(f"{name}_initializer", x)
+            setattr(self, name, HiddenState(x))
         self._new_spike_state(batch_size)
 
     def derivative(self, y: dict, t: Any, I: Any) -> dict:
@@ -117,10 +147,8 @@ class HH(Neuron):
         """Advance one step with external current ``x``; return the spikes."""
         self._run_before()
         V = self.V.value
-        I = self.input_current(x, V, 1. / self.g_L)
-        y = self.integrate(self.derivative, {"V": V, "m": self.m.value, "h": self.h.value,
-                                             "n": self.n.value}, I)
-        V_new = self.sum_delta_inputs(y["V"])
+        y = self._step_ode(x, 1. / self.g_L)
+        V_new = y["V"]
         was_below = (mantissa(V, u.mV) < mantissa(self.V_th, u.mV)).astype(jnp.float32)
         spike = self.spike_of(V_new, self.V_th, 1. * u.mV) * was_below
         self.V.value = V_new

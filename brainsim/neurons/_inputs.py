@@ -10,6 +10,7 @@ import numpy as np
 
 from .. import environ
 from .. import random as bsr
+from .._checks import check_rate_per_step
 from .._dynamics import DynamicsModule
 from .._state import ShortTermState
 
@@ -54,12 +55,21 @@ class PoissonSpike(DynamicsModule):
         self.spike = ShortTermState(jnp.zeros(self.batched_shape(batch_size), jnp.float32))
 
     def update(self) -> jax.Array:
+        """Draw this step's spikes; return them (float 0/1, shape ``[*batch, *in_size]``)."""
+        check_rate_per_step("PoissonSpike", "freqs", self.freqs)
         p = u.maybe_decimal(self.freqs * environ.get_dt())
         spike = (bsr.rand(*self.spike.value.shape) < p).astype(jnp.float32)
         self.spike.value = spike
         return spike
 
     def get_spike(self) -> jax.Array:
+        """The spikes of the last step.
+
+        Returns
+        -------
+        jax.Array
+            Float 0/1 of shape ``[*batch, *in_size]`` (zeros before the first step).
+        """
         return self.spike.value
 
 
@@ -100,24 +110,67 @@ class SpikeTimeGenerator(DynamicsModule):
         if idx.size and (idx.min() < 0 or idx.max() >= int(np.prod(self.varshape))):
             raise ValueError(f"SpikeTimeGenerator: indices must lie in [0, {self.varshape[0]}), "
                              f"got {idx.min()}..{idx.max()}.")
+        t_ms = np.asarray(times.to_decimal(u.ms), dtype=np.float64).reshape(-1)
+        bad = ~np.isfinite(t_ms) | (t_ms < 0)
+        if bad.any():
+            k = int(np.argmax(bad))
+            raise ValueError(f"SpikeTimeGenerator: times must be finite and non-negative; spike "
+                             f"{k} (neuron {idx[k]}) is at {t_ms[k]} ms. How to fix: remove it "
+                             "or shift the times so that the first spike is at t >= 0.")
         self.indices = jnp.asarray(idx, jnp.int32)
         self.times = times
+        self._bs_steps: tuple = (None, None, None)   # (dt in ms, times, checked steps)
+
+    def _spike_steps(self) -> np.ndarray:
+        """Each spike's step at the dt in force; two spikes of a neuron in one step are refused."""
+        dt = environ.get_dt()
+        with jax.ensure_compile_time_eval():
+            dt_ms = float(dt.to_decimal(u.ms))
+            if self._bs_steps[0] == dt_ms and self._bs_steps[1] is self.times:
+                return self._bs_steps[2]
+            steps = np.asarray(jnp.round(self.times / dt).astype(jnp.int32)).reshape(-1)
+        idx = np.asarray(self.indices)
+        order = np.lexsort((steps, idx))
+        same = (np.diff(idx[order]) == 0) & (np.diff(steps[order]) == 0)
+        if same.any():
+            a, b = order[int(np.argmax(same))], order[int(np.argmax(same)) + 1]
+            t = np.asarray(self.times.to_decimal(u.ms)).reshape(-1)
+            raise ValueError(
+                f"SpikeTimeGenerator: neuron {idx[a]} has two spikes, at {t[a]:.6g} ms and "
+                f"{t[b]:.6g} ms, in the same time step (step {steps[a]} with dt={dt_ms:.6g} ms); "
+                "a neuron can emit one spike per step, so one would be lost. How to fix: use a "
+                "smaller dt, or remove or merge the duplicate spike times.")
+        self._bs_steps = (dt_ms, self.times, steps)
+        return steps
 
     def init_state(self, batch_size: int | None = None) -> None:
+        try:
+            environ.get_dt()
+        except ValueError:
+            pass              # no dt yet: checked at the first step
+        else:
+            self._spike_steps()
         self.step = ShortTermState(jnp.zeros((), jnp.int32))
         self.spike = ShortTermState(jnp.zeros(self.batched_shape(batch_size), jnp.float32))
 
     def update(self) -> jax.Array:
-        with jax.ensure_compile_time_eval():
-            steps = jnp.round(self.times / environ.get_dt()).astype(jnp.int32).reshape(-1)
+        """Emit the spikes that fall on this step; return them (float 0/1, shape ``in_size``)."""
+        steps = jnp.asarray(self._spike_steps())
         hit = (steps == self.step.value).astype(jnp.float32)
         spike = jnp.zeros(self.varshape, jnp.float32).at[self.indices].add(hit)
-        spike = jnp.broadcast_to(jnp.minimum(spike, 1.), self.spike.value.shape)
+        spike = jnp.broadcast_to(spike, self.spike.value.shape)
         self.step.value = self.step.value + 1
         self.spike.value = spike
         return spike
 
     def get_spike(self) -> jax.Array:
+        """The spikes of the last step.
+
+        Returns
+        -------
+        jax.Array
+            Float 0/1 of shape ``[*batch, *in_size]`` (zeros before the first step).
+        """
         return self.spike.value
 
 

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from .. import init as bsinit
 from .._state import HiddenState
-from ._base import Neuron, check_time
+from ._base import Neuron, check_finite, check_time
 
 __all__ = ["Izhikevich"]
 
@@ -55,6 +55,7 @@ class Izhikevich(Neuron):
                          name=name)
         self.a, self.b, self.c, self.d, self.V_th, self.R = a, b, c, d, V_th, R
         check_time("Izhikevich", "1/a", 1. / a)
+        check_finite("Izhikevich", b=b, c=c, d=d, V_th=V_th, R=R)
         self.V_initializer, self.u_initializer = V_initializer, u_initializer
 
     def init_state(self, batch_size: int | None = None) -> None:
@@ -65,19 +66,35 @@ class Izhikevich(Neuron):
         self.u = HiddenState(uu)
         self._new_spike_state(batch_size)
 
+    _ode_vars = ("V", "u")
+
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        """``{'V': dV/dt, 'u': du/dt}``; ``I(V)`` is the input current."""
+        V, w = y["V"], y["u"]
+        dV = (0.04 / u.mV * V * V + 5. * V + 140. * u.mV - w + self.R * I(V)) / u.ms
+        return {"V": dV, "u": self.a * (self.b * V - w)}
+
     def update(self, x: Any = 0.) -> Any:
+        """Advance one step with external current ``x``; return the spikes.
+
+        ``V`` and ``u`` are stepped jointly with the neuron's ``method``; where
+        the new ``V`` reaches ``V_th``, ``V`` is set to ``c`` and ``u`` grows by ``d``.
+
+        Parameters
+        ----------
+        x : Quantity or float
+            External input; ``R * x`` must be a voltage (mV with the default ``R=1.``).
+
+        Returns
+        -------
+        jax.Array
+            The spikes (float 0/1, shape ``[*batch, *in_size]``).
+        """
         self._run_before()
-        V, w = self.V.value, self.u.value
-        I = self.input_current(x, V, self.R)
-
-        def dV(v, t):
-            return (0.04 / u.mV * v * v + 5. * v + 140. * u.mV - w + self.R * I(v)) / u.ms
-
-        V_new = self.sum_delta_inputs(self.integrate(dV, V))
-        w_new = self.integrate(lambda z, t: self.a * (self.b * V - z), w)
+        y = self._step_ode(x, self.R)
+        V_new, w_new = y["V"], y["u"]
         spike = self.spike_of(V_new, self.V_th, self.V_th - self.c)
-        s = spike if not self.detach_reset else jnp.asarray(spike)
-        self.V.value = self.reset(V_new, s, self.V_th, self.c)
-        self.u.value = w_new + self.d * s
+        self.V.value = self.reset(V_new, spike, self.V_th, self.c)
+        self.u.value = w_new + self.d * spike
         self.spike.value = spike
         return spike

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from .. import init as bsinit
 from .._state import HiddenState
-from ._base import Neuron, check_same_dim, check_time, refractory_steps
+from ._base import Neuron, check_finite, check_same_dim, check_time, refractory_steps
 
 __all__ = ["IF", "LIF", "LIFRef", "ALIF"]
 
@@ -67,6 +67,7 @@ class LIF(Neuron):
         cls = type(self).__name__
         self.tau = check_time(cls, "tau", tau, shape=self.varshape)
         check_same_dim(cls, "V_th", V_th, V_reset=V_reset, V_rest=V_rest)
+        check_finite(cls, R=R)
         self.V_th, self.V_reset, self.V_rest, self.R = V_th, V_reset, V_rest, R
         self.V_initializer = V_rest if V_initializer is None else V_initializer
 
@@ -76,20 +77,15 @@ class LIF(Neuron):
         check_same_dim(type(self).__name__, "V_th", self.V_th, V_initializer=self.V.value)
         self._new_spike_state(batch_size)
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
-        """:math:`dV/dt`; ``I(V)`` is the input current."""
-        return (self.V_rest - V + self.R * I(V)) / self.tau
-
-    def _step_V(self, x: Any) -> Any:
-        V = self.V.value
-        I = self.input_current(x, V, self.R)
-        V = self.integrate(self.derivative, V, I)
-        return self.sum_delta_inputs(V)
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        """``{'V': dV/dt}`` for ``y = {'V': V}``; ``I(V)`` is the input current."""
+        V = y["V"]
+        return {"V": (self.V_rest - V + self.R * I(V)) / self.tau}
 
     def update(self, x: Any = 0.) -> Any:
         """Advance one step with external current ``x``; return the spikes."""
         self._run_before()
-        V = self._step_V(x)
+        V = self._step_ode(x, self.R)["V"]
         spike = self.spike_of(V, self.V_th, self.V_th - self.V_reset)
         self.V.value = self.reset(V, spike, self.V_th, self.V_reset)
         self.spike.value = spike
@@ -116,8 +112,8 @@ class IF(LIF):
 
     __module__ = "brainsim.neurons"
 
-    def derivative(self, V: Any, t: Any, I: Any) -> Any:
-        return self.R * I(V) / self.tau
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        return {"V": self.R * I(y["V"]) / self.tau}
 
 
 class LIFRef(LIF):
@@ -164,7 +160,7 @@ class LIFRef(LIF):
         n_ref = refractory_steps(type(self).__name__, self.tau_ref)
         left = self.refractory.value
         ref = left > 0
-        V = self._step_V(x)
+        V = self._step_ode(x, self.R, hold=ref)["V"]
         V = u.math.where(ref, self.V_reset, V) if isinstance(V, u.Quantity) else \
             jnp.where(ref, self.V_reset, V)
         spike = self.spike_of(V, self.V_th, self.V_th - self.V_reset) * (1. - ref)
@@ -201,6 +197,7 @@ class ALIF(LIF):
     """
 
     __module__ = "brainsim.neurons"
+    _ode_vars = ("V", "a")
 
     def __init__(self, in_size: Any, tau: Any = 10. * u.ms, V_th: Any = 1. * u.mV,
                  V_reset: Any = 0. * u.mV, V_rest: Any = 0. * u.mV, R: Any = 1.,
@@ -215,10 +212,14 @@ class ALIF(LIF):
         super().init_state(batch_size)
         self.a = HiddenState(jnp.zeros(self.batched_shape(batch_size), jnp.float32))
 
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        """``dV/dt`` as :class:`LIF` and ``da/dt = -a / tau_a``."""
+        return {**super().derivative(y, t, I), "a": -y["a"] / self.tau_a}
+
     def update(self, x: Any = 0.) -> Any:
         self._run_before()
-        V = self._step_V(x)
-        a = self.integrate(lambda a, t: -a / self.tau_a, self.a.value)
+        y = self._step_ode(x, self.R)
+        V, a = y["V"], y["a"]
         th = self.V_th + self.beta * a
         spike = self.spike_of(V, th, self.V_th - self.V_reset)
         self.V.value = self.reset(V, spike, th, self.V_reset)

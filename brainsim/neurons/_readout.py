@@ -7,7 +7,7 @@ import brainunit as u
 
 from .. import init as bsinit
 from .._state import HiddenState
-from ._base import Neuron, check_time
+from ._base import Neuron, check_finite, check_time
 
 __all__ = ["LeakyIntegrator"]
 
@@ -44,6 +44,7 @@ class LeakyIntegrator(Neuron):
                  name: str | None = None):
         super().__init__(in_size, method=method, name=name)
         self.tau = check_time("LeakyIntegrator", "tau", tau)
+        check_finite("LeakyIntegrator", R=R)
         self.R = R
         self.V_initializer = V_initializer
 
@@ -54,8 +55,10 @@ class LeakyIntegrator(Neuron):
     def update(self, x: Any = 0.) -> Any:
         """Advance one step with input ``x``; return ``V``."""
         self._run_before()
-        V = self.V.value
-        I = self.input_current(x, V, self.R)
-        V = self.integrate(lambda v, t: (-v + self.R * I(v)) / self.tau, V)
-        self.V.value = self.sum_delta_inputs(V)
+        self.V.value = self._step_ode(x, self.R)["V"]
         return self.V.value
+
+    def derivative(self, y: dict, t: Any, I: Any) -> dict:
+        """``{'V': dV/dt}`` for ``y = {'V': V}``."""
+        V = y["V"]
+        return {"V": (-V + self.R * I(V)) / self.tau}

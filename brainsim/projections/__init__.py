@@ -4,6 +4,7 @@ from ._align_pre import AlignPreProj
 from ._base import Projection, apply_comm
 from ._delay import Delay, HeteroDelayCSR, delay_steps
 from ._delta import CurrentProj, DeltaProj
+from ._gap import GapJunction
 
-__all__ = ["Projection", "AlignPostProj", "AlignPreProj", "DeltaProj", "CurrentProj", "Delay",
+__all__ = ["Projection", "AlignPostProj", "AlignPreProj", "DeltaProj", "CurrentProj", "GapJunction", "Delay",
            "HeteroDelayCSR", "delay_steps", "apply_comm"]

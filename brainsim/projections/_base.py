@@ -55,7 +55,7 @@ def check_comm(cls: str, comm: Any) -> None:
             "must be a 2-D (n_pre, n_post) matrix. How to fix: reshape it, or pass a callable "
             "for other maps (e.g. lambda s: s * w for one-to-one weights).")
     if _is_matrix(value):
-        check_finite(cls, "comm", value)
+        check_finite(cls, comm=value)
 
 
 def apply_comm(comm: Any, x: Any, binary: bool = True) -> Any:

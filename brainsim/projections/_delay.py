@@ -158,7 +158,7 @@ class HeteroDelayCSR(DynamicsModule):
             raise TypeError(f"HeteroDelayCSR: conn must be a brainsim.event.CSR (rows = "
                             f"presynaptic neurons), got {type(conn).__name__}. How to fix: "
                             "event.CSR.from_coo(pre, post, weights, shape=(n_pre, n_post)).")
-        check_finite("HeteroDelayCSR", "conn", conn)
+        check_finite("HeteroDelayCSR", conn=conn)
         super().__init__(conn.shape[1], name=name)
         self.conn = conn
         self.delays = delays

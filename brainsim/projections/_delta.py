@@ -13,7 +13,9 @@ class DeltaProj(Projection):
 
     .. math:: V_j \leftarrow V_j + \sum_i s_i(t - d) W_{ij}
 
-    Weights carry the unit of ``V`` (e.g. mV).
+    Weights carry the unit of ``V`` (e.g. mV). With ``target='ge'`` the jump
+    goes to the variable ``ge`` of a :class:`brainsim.NeuronGroup` instead
+    (Brian's ``on_pre='ge += w'``); weights then carry the unit of ``ge``.
 
     Examples
     --------
@@ -28,6 +30,13 @@ class DeltaProj(Projection):
     """
 
     __module__ = "brainsim.projections"
+
+    def __init__(self, comm: Any, post: Any, pre: Any = None, delay: Any = None,
+                 target: str | None = None, name: str | None = None):
+        if target is not None and not hasattr(post, "target"):
+            raise TypeError(f"DeltaProj: target={target!r} names a variable of a "
+                            f"brainsim.NeuronGroup, but post is a {type(post).__name__}.")
+        super().__init__(comm, post if target is None else post.target(target), pre, delay, name)
 
     def update(self, spike: Any = None) -> None:
         self._bs_post.add_delta_input(self._bs_key, apply_comm(self.comm, self._spikes(spike)))

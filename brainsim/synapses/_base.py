@@ -12,7 +12,7 @@ from .._checks import check_time
 from .. import init as bsinit
 from .._dynamics import DynamicsModule
 
-__all__ = ["Synapse", "decay", "check_tau"]
+__all__ = ["Synapse", "decay", "check_tau", "now"]
 
 
 def check_tau(cls: str, name: str, tau: Any) -> Any:
@@ -23,6 +23,14 @@ def check_tau(cls: str, name: str, tau: Any) -> Any:
 def decay(tau: Any) -> jax.Array:
     """``exp(-dt / tau)`` as a plain number."""
     return jnp.exp(-u.maybe_decimal(environ.get_dt() / tau))
+
+
+def now() -> Any:
+    """The time of the running loop, or 0 ms outside one (the kinetics are autonomous)."""
+    try:
+        return environ.get_t()
+    except ValueError:
+        return 0. * u.ms
 
 
 def zeros_like_unit(shape: tuple, unit_of: Any) -> Any:

@@ -6,9 +6,10 @@ from typing import Any
 import brainunit as u
 import jax.numpy as jnp
 
-from .. import environ
+from .. import environ, integrators
+from .._checks import check_at_least_dt, check_positive
 from .._state import HiddenState
-from ._base import Synapse, check_tau, decay
+from ._base import Synapse, check_tau, decay, now
 
 __all__ = ["Expon", "DualExpon", "Alpha", "AMPA", "GABAa", "NMDA"]
 
@@ -180,10 +181,13 @@ class AMPA(Synapse):
                  T_dur: Any = None, name: str | None = None):
         super().__init__(in_size, name=name)
         d = self._defaults
-        self.alpha = d["alpha"] if alpha is None else alpha
-        self.beta = check_tau(type(self).__name__, "1/beta", 1. / (d["beta"] if beta is None else beta)) ** -1
-        self.T = d["T"] if T is None else T
-        self.T_dur = check_tau(type(self).__name__, "T_dur", d["T_dur"] if T_dur is None else T_dur)
+        cls = type(self).__name__
+        self.alpha = check_positive(cls, "alpha", d["alpha"] if alpha is None else alpha,
+                                    allow_zero=True, example="0.98 / (u.ms * u.mM)")
+        self.beta = check_tau(cls, "1/beta", 1. / (d["beta"] if beta is None else beta)) ** -1
+        self.T = check_positive(cls, "T", d["T"] if T is None else T, allow_zero=True,
+                                example="0.5 * u.mM")
+        self.T_dur = check_tau(cls, "T_dur", d["T_dur"] if T_dur is None else T_dur)
         self.g_initializer = 0.
 
     def init_state(self, batch_size: int | None = None) -> None:
@@ -195,6 +199,9 @@ class AMPA(Synapse):
 
     def update(self, x: Any = None) -> Any:
         x = self._input(x, self.g.value)
+        check_at_least_dt(type(self).__name__, "T_dur", self.T_dur,
+                          "the transmitter pulse cannot be resolved (shorter than half a step "
+                          "the synapse never opens)")
         n = int(round(float(self.T_dur / environ.get_dt())))
         left = jnp.where(u.get_mantissa(x) != 0, n, self.release.value)
         T = u.maybe_decimal(self.alpha * self.T * environ.get_dt()) * (left > 0)
@@ -228,8 +235,20 @@ class NMDA(Synapse):
         \frac{dg}{dt} = a\, x (1 - g) - \frac{g}{\tau_\mathrm{decay}}, \qquad
         \frac{dx}{dt} = -\frac{x}{\tau_\mathrm{rise}}, \quad x \mathrel{+}= \text{input}
 
-    ``x`` decays exactly; ``g`` is stepped exactly for ``x`` frozen over the
-    step. Combine with :class:`MgBlock` for the voltage dependence.
+    ``g`` and ``x`` are stepped jointly with ``method`` (see
+    :mod:`brainsim.integrators`); the input is added to ``x`` after the step.
+    The default ``'exp_euler'`` decays ``x`` exactly and steps ``g`` exactly
+    for ``x`` frozen over the step (first order in the coupling); ``'rk4'``
+    is fourth order. Combine with :class:`MgBlock` for the voltage dependence.
+
+    Parameters
+    ----------
+    in_size : int or tuple of int
+    a : Quantity (1/time)
+        Opening rate per unit of ``x``.
+    tau_decay, tau_rise : Quantity (time)
+    method : str or callable
+        Integration method name or stepper (default ``'exp_euler'``).
 
     Examples
     --------
@@ -243,15 +262,17 @@ class NMDA(Synapse):
     """
 
     __module__ = "brainsim.synapses"
-    _params = ("a", "tau_decay", "tau_rise")
+    _params = ("a", "tau_decay", "tau_rise", "method")
     _state_names = ("g", "x")
 
     def __init__(self, in_size: Any, a: Any = 0.5 / u.ms, tau_decay: Any = 100. * u.ms,
-                 tau_rise: Any = 2. * u.ms, name: str | None = None):
+                 tau_rise: Any = 2. * u.ms, method: Any = "exp_euler", name: str | None = None):
         super().__init__(in_size, name=name)
-        self.a = a
+        self.a = check_positive("NMDA", "a", a, allow_zero=True, example="0.5 / u.ms")
         self.tau_decay = check_tau("NMDA", "tau_decay", tau_decay)
         self.tau_rise = check_tau("NMDA", "tau_rise", tau_rise)
+        self.method = method
+        self._bs_integral = integrators.get(method)
         self.g_initializer = 0.
 
     def init_state(self, batch_size: int | None = None) -> None:
@@ -261,12 +282,14 @@ class NMDA(Synapse):
     def set_unit(self, unit: Any) -> None:
         """The open fraction is dimensionless whatever the input."""
 
+    def derivative(self, y: dict, t: Any) -> dict:
+        """``{'g': dg/dt, 'x': dx/dt}`` for ``y = {'g', 'x'}`` (both dimensionless)."""
+        g, x = y["g"], y["x"]
+        return {"g": self.a * x * (1. - g) - g / self.tau_decay, "x": -x / self.tau_rise}
+
     def update(self, x: Any = None) -> Any:
-        dt = environ.get_dt()
-        xs = self.x.value
-        A = u.maybe_decimal(self.a * dt) * xs + u.maybe_decimal(dt / self.tau_decay)
-        B = u.maybe_decimal(self.a * dt) * xs
-        g_inf = B / A
-        self.g.value = g_inf + (self.g.value - g_inf) * jnp.exp(-A)
-        self.x.value = xs * decay(self.tau_rise) + u.maybe_decimal(self._input(x, xs))
+        y = self._bs_integral(self.derivative, {"g": self.g.value, "x": self.x.value},
+                              now(), environ.get_dt())
+        self.g.value = y["g"]
+        self.x.value = y["x"] + u.maybe_decimal(self._input(x, y["x"]))
         return self.g.value

@@ -5,6 +5,7 @@ from typing import Any
 
 import brainunit as u
 
+from .._checks import check_finite, check_positive
 from .._errors import UnitMismatchError
 
 __all__ = ["SynOut", "COBA", "CUBA", "MgBlock"]
@@ -42,6 +43,7 @@ class COBA(SynOut):
     _params = ("E",)
 
     def __init__(self, E: Any):
+        check_finite("COBA", E=E)
         self.E = E
 
     def __call__(self, g: Any, V: Any) -> Any:
@@ -94,6 +96,9 @@ class MgBlock(SynOut):
 
     def __init__(self, E: Any = 0. * u.mV, cc_Mg: Any = 1.2 * u.mM, alpha: Any = 0.062 / u.mV,
                  beta: Any = 3.57 * u.mM):
+        check_finite("MgBlock", E=E, alpha=alpha)
+        check_positive("MgBlock", "cc_Mg", cc_Mg, allow_zero=True, example="1.2 * u.mM")
+        check_positive("MgBlock", "beta", beta, example="3.57 * u.mM")
         self.E, self.cc_Mg, self.alpha, self.beta = E, cc_Mg, alpha, beta
 
     def __call__(self, g: Any, V: Any) -> Any:

@@ -1,19 +1,28 @@
 """``brainsim.jit``: compile a function that reads and writes states.
 
 How it works. The function is wrapped in a pure function
-``pure(env, state_values, *args) -> (out, new_values)`` and handed to
-``jax.jit``. Which states to pass in is learned by tracing: a state the trace
-meets that is not yet known aborts that trace, joins the known list, and the
-call is traced again. ``jax.jit``'s own cache then keys on the shapes and
-dtypes of the arguments *and* the states, so a state that changes shape
-retraces, and ``env`` (the environ settings such as ``dt``) is a static
-argument so a new ``dt`` recompiles. Unwritten states come back as ``None``,
-which costs nothing in the output pytree.
+``pure(env, static, state_values, args, kwargs) -> (out, new_values)`` and
+handed to ``jax.jit``. Which states to pass in is learned by tracing: a state
+the trace meets that is not yet known aborts that trace, joins the known
+list, and the call is traced again (with a new ``jax.jit``: programs traced
+for the old list can never be called again). ``jax.jit``'s own cache then
+keys on the shapes and dtypes of the arguments *and* the states, on ``env``
+(the environ settings such as ``dt``, so a new ``dt`` recompiles) and on the
+static arguments. Unwritten states come back as ``None``, which costs
+nothing in the output pytree.
+
+When is it traced again? Only when one of *its* states was replaced: the
+module attribute that held it was given another value (``init_states``
+creates new states, for example), or nothing but this function still holds
+it. The function then rediscovers its states on the next call. Creating
+unrelated states costs nothing, and the programs compiled for other
+signatures stay cached.
 """
 
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any, Callable, Sequence
 
 import jax
@@ -21,6 +30,7 @@ import jax
 from .. import _state
 from ..environ import _environ
 from .._state import State, StateTrace
+from ._static_args import StaticArgs
 
 __all__ = ["jit"]
 
@@ -44,59 +54,72 @@ class JittedFunction:
 
     __module__ = "brainsim"
 
-    def __init__(self, fn: Callable, static_argnums: Sequence[int] = (),
-                 static_argnames: Sequence[str] = ()):
+    def __init__(self, fn: Callable, static_argnums: int | Sequence[int] = (),
+                 static_argnames: str | Sequence[str] = ()):
         self.fn = fn
-        self._static_argnums = tuple(static_argnums)
-        self._static_argnames = tuple(static_argnames)
-        self.states: list[State] = []
-        self._epoch = _state._EPOCH[0]
-        self._compiled = self._make()
+        self._static = StaticArgs(fn, static_argnums, static_argnames)
+        # Weak references: a state that only this function still holds has been
+        # replaced in the user's code, and must be rediscovered, not kept alive.
+        self._refs: list[weakref.ref] = []
+        self._replaced: list[int] = []   # each state's replacement count when found
+        self._compiled = self._make([])
         functools.update_wrapper(self, fn)
 
-    def _make(self) -> Callable:
-        known = list(self.states)
-        fn = self.fn
+    @property
+    def states(self) -> list[State]:
+        live = [r() for r in self._refs]
+        return [s for s in live if s is not None]
 
-        def pure(env: tuple, values: list, *args: Any, **kwargs: Any):
+    def _make(self, known: list[State]) -> Callable:
+        fn = self.fn
+        self._refs = [weakref.ref(s) for s in known]
+        self._replaced = [s._replaced for s in known]
+        # The program holds the states only weakly too; they are alive whenever
+        # it is traced, because __call__ holds them.
+        refs = self._refs
+
+        def pure(env: tuple, static: tuple, values: list, args: tuple, kwargs: dict):
+            states = [r() for r in refs]
+            args, kwargs = StaticArgs.merge(static, args, kwargs)
             with StateTrace() as trace:
-                trace.swap_in(known, values)
+                trace.swap_in(states, values)
                 out = fn(*args, **kwargs)
-                new = trace.states[len(known):]
+                new = trace.states[len(states):]
                 if new:
                     raise _NewStates(new)
-                written = [s._value if trace.was_written(s) else None for s in known]
+                written = [s._value if trace.was_written(s) else None for s in states]
             return out, written
 
-        statics = (0,) + tuple(i + 2 for i in self._static_argnums)
-        return jax.jit(pure, static_argnums=statics, static_argnames=self._static_argnames)
+        return jax.jit(pure, static_argnums=(0, 1))
 
-    def _rediscover(self, extra: list[State] | None) -> None:
-        if extra is None:
-            self.states = []
-        else:
-            seen = {id(s) for s in self.states}
-            self.states = self.states + [s for s in extra if id(s) not in seen]
-        self._epoch = _state._EPOCH[0]
-        self._compiled = self._make()
+    def _current_states(self) -> list[State]:
+        """The known states; rediscovered if one of them was replaced since."""
+        states = []
+        for ref, count in zip(self._refs, self._replaced):
+            s = ref()
+            if s is None or s._replaced != count:
+                self._compiled = self._make([])
+                return []
+            states.append(s)
+        return states
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        if self._epoch != _state._EPOCH[0]:
-            # States were created since the last trace: the model may have been
-            # rebuilt, so the cached states could be stale objects.
-            self._rediscover(None)
+        states = self._current_states()
+        static, dyn_args, dyn_kwargs = self._static.split(args, kwargs)
         nested = bool(_state._TRACE_STACK)
         while True:
-            states = self.states
             if nested:
                 values = [s.value for s in states]
             else:
                 values = [s._value for s in states]
             try:
-                out, written = self._compiled(_environ._SIGNATURE[0], values, *args, **kwargs)
+                out, written = self._compiled(_environ._SIGNATURE[0], static, values,
+                                              dyn_args, dyn_kwargs)
                 break
             except _NewStates as e:
-                self._rediscover(e.states)
+                seen = {id(s) for s in states}
+                states = states + [s for s in e.states if id(s) not in seen]
+                self._compiled = self._make(states)
         if nested:
             for s, v in zip(states, written):
                 if v is not None:
@@ -109,14 +132,14 @@ class JittedFunction:
 
     def clear_cache(self) -> None:
         """Drop compiled programs and rediscover the states on the next call."""
-        self._rediscover(None)
+        self._compiled = self._make([])
 
     def __repr__(self) -> str:
         return f"brainsim.jit({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
-def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
-        static_argnames: str | Sequence[str] = ()):
+def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] | None = None,
+        static_argnames: str | Sequence[str] | None = None):
     """Compile a function that reads and writes :class:`~brainsim.State` s.
 
     The states are found by tracing ``fn``: do not pass the model in. New
@@ -127,14 +150,20 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     fn : callable
         The function. It may read and write any states that exist before the
         first call. Can be used as a decorator, with or without arguments.
-    static_argnums, static_argnames : int or sequence, optional
-        Arguments that are Python values (compiled into the program).
+    static_argnums, static_argnames : int/str or sequence, optional
+        Arguments that are Python values (compiled into the program), as in
+        ``jax.jit``: each completes the other through ``fn``'s signature, so
+        a static argument may be passed by position or keyword; negative
+        numbers count from the last positional argument. A new static value
+        (compared by type and value) compiles a new program.
 
     Returns
     -------
     JittedFunction
         Callable like ``fn``. It compiles once per signature of the arguments,
-        the states (shape and dtype) and the environ settings (e.g. ``dt``).
+        the states (shape and dtype) and the environ settings (e.g. ``dt``),
+        and traces again only when one of its own states was replaced (for
+        example by ``init_states`` on its model).
 
     Examples
     --------
@@ -149,10 +178,6 @@ def jit(fn: Callable | None = None, *, static_argnums: int | Sequence[int] = (),
     >>> float(count.value)
     3.0
     """
-    if isinstance(static_argnums, int):
-        static_argnums = (static_argnums,)
-    if isinstance(static_argnames, str):
-        static_argnames = (static_argnames,)
     if fn is None:
         return functools.partial(jit, static_argnums=static_argnums,
                                  static_argnames=static_argnames)

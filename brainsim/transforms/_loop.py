@@ -2,7 +2,7 @@
 
 The body is traced once abstractly (``jax.eval_shape``) to learn which
 states it writes; those become the ``lax.scan`` carry, and states it only
-reads are closed over. Inside the body the loop clock (``environ.get_i()``,
+reads are closed over (see :mod:`._carry`). Inside the body the loop clock (``environ.get_i()``,
 ``environ.get_t()``) advances by itself.
 
 The progress bar must not cost a host callback per step, so the loop is
@@ -18,9 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import TraceContextError
-from .._state import State, StateTrace
 from ..environ import _environ
+from ._carry import call_with_states, written_states
 from ._progress import ProgressBar
 
 __all__ = ["for_loop", "scan"]
@@ -60,33 +59,22 @@ def _clock_values(i: Any) -> tuple[Any, Any]:
 def _stateful_scan(body: Callable, carry: Any, xs: Any, length: int, *, i0: int,
                    remat: bool, unroll: int, progress: bool | int, where: str):
     """Scan ``body(carry, x) -> (carry, y)`` with written states in the carry."""
-    # 1. Discover the states the body touches, without running it.
+    # 1. Discover the states the body writes, without running it.
     x0 = jax.tree_util.tree_map(lambda x: jax.ShapeDtypeStruct(np.shape(x)[1:], x.dtype), xs)
 
     def probe(c: Any, x: Any):
         with _environ._clock(*_clock_values(jnp.asarray(i0, jnp.int32))):
             return body(c, x)
 
-    with StateTrace() as found:
-        jax.eval_shape(probe, carry, x0)
-    written = found.written_states()
+    written = written_states([probe], carry, x0)
     # The carry must start from the values the enclosing trace sees.
     # (Reads made by the probe were already recorded by any enclosing trace.)
     init_vals = [s.value for s in written]
 
     def step(loop_carry: Any, x: Any):
         (c, vals), i = loop_carry
-        with StateTrace() as trace, _environ._clock(*_clock_values(i)):
-            trace.swap_in(written, vals)
-            c, y = body(c, x)
-            missing = [s for s in trace.written_states() if not found.was_written(s)]
-            if missing:
-                raise TraceContextError(
-                    f"{where}: the loop body wrote state(s) {[s.path for s in missing]} in one "
-                    "trace but not in another. A body must write the same states on every "
-                    "trace; avoid Python branches that depend on traced values."
-                )
-            vals = [s._value for s in written]
+        with _environ._clock(*_clock_values(i)):
+            (c, y), vals = call_with_states(body, written, vals, c, x, where=where)
         return ((c, vals), i + 1), y
 
     if remat:
