@@ -88,7 +88,7 @@ def sample_run(duration=1000. * u.ms, n: int = 4000, progress: bool = False) -> 
         brainsim.reset_states(net)
         t0 = time.perf_counter()
         res = runner.run(duration)
-        jax.block_until_ready(res["spikes"].indices)
+        jax.block_until_ready(res["spikes"].i)
         second = time.perf_counter() - t0
     rate = float(res["spikes"].mean_rate().to_decimal(u.Hz))
     return rate, first, second

@@ -40,7 +40,7 @@ def _trace_and_rate():
     t = np.arange(4.) * u.ms
     tr = Trace(t, np.arange(8.).reshape(4, 2) * u.mV)
     rt = Rate(t, np.array([0., 5., 10., 5.]) * u.Hz)
-    sp = SpikeRecord(times=np.array([1., 3.]) * u.ms, indices=np.array([2, 0]), n=3, t=t,
+    sp = SpikeRecord(i=np.array([2, 0]), t=np.array([1., 3.]) * u.ms, n=3, run_t=t,
                      steps=np.array([1, 3]))
     return t, tr, rt, sp
 

@@ -132,7 +132,7 @@ def raster(spikes: Any, indices: Any = None, *, ax: Axes | None = None, path: An
         if not isinstance(spikes, SpikeRecord):
             raise TypeError(f"raster: give a SpikeRecord, or spike times and indices; got only a "
                             f"{type(spikes).__name__}.")
-        times, indices = spikes.times, spikes.indices
+        times, indices = spikes.t, spikes.i
     else:
         times = spikes
     t, i = _ms(times), np.asarray(indices)
