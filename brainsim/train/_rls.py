@@ -181,5 +181,3 @@ class RLS(Module):
 
 
 RLS.__module__ = "brainsim.train"
-# doctest skips objects whose __module__ names another module; collect the class example here
-__test__ = {"RLS": RLS}
