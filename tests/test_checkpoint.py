@@ -309,6 +309,9 @@ BAD_META = [
                                                       "unit": None, "stored_as": "uint32"}]}},
      "array 'state#0' does not match its metadata"),
     ("wrong version", {"format": "brainsim-checkpoint", "version": 99}, "version 99"),
+    ("bad clock", {**GOOD, "clocks_ms": {"": -2.}, "states": {"state": [
+        {"shape": [2], "dtype": "float32", "unit": None}]}},
+     r"'clocks_ms' is \{'': -2\.0\}, expected an object of non-negative times in ms"),
 ]
 
 
