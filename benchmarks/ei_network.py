@@ -2,10 +2,14 @@
 
     python benchmarks/ei_network.py --model coba|cobahh --scale S --duration MS [--json]
         [--brian2-python /work/venv-brian2/bin/python] [--no-numba] [--designs]
+    python benchmarks/ei_network.py --model coba --recording-cost [--repeats 11] [--json]
 
 Reports build time, compile time (first call minus second call), wall time of the second run per
-simulated second and the mean rate. Spikes are recorded (compactly) as a user would. ``--designs``
+simulated second and the mean rate. Spikes are recorded (event-driven) as a user would. ``--designs``
 also times spike-propagation formulations inside ``lax.scan`` on this machine.
+``--recording-cost`` instead times the same network and run with and without a ``SpikeMonitor``,
+repeats interleaved, and reports the median ratio of wall time and of process CPU time (the CPU
+time is the steadier figure on a machine shared with other work).
 """
 from __future__ import annotations
 
@@ -59,6 +63,36 @@ def bench_brainsim(model, scale, duration_ms, seed=0, progress=False, backend="a
     rate = float(rec.mean_rate().to_decimal(u.Hz))
     return dict(build_s=build, compile_s=max(first - second, 0.), wall_s=second / (duration_ms / 1e3),
                 rate_hz=rate)
+
+
+def bench_recording_cost(model, scale, duration_ms, repeats=11, seed=0):
+    """Seconds per simulated second with and without a SpikeMonitor, same network, interleaved."""
+    import brainunit as u
+    import jax
+    import brainsim
+    from brainsim.runner import Runner, SpikeMonitor
+    brainsim.environ.set(dt=0.1 * u.ms)
+    brainsim.random.seed(seed)
+    net = brainsim.init_states(_load("ei_coba_lif").EINet(scale, seed) if model == "coba"
+                               else _load("ei_coba_hh").HHNet(scale, seed))
+    runners = {"with": Runner(net, monitors={"spikes": SpikeMonitor(net.neu)}, progress=False),
+               "without": Runner(net, progress=False)}
+    for r in runners.values():            # compile, and reach the steady state
+        r.run(duration_ms * u.ms)
+    wall = {k: [] for k in runners}
+    cpu = {k: [] for k in runners}
+    for _ in range(repeats):
+        for k, r in runners.items():
+            t0, c0 = time.perf_counter(), time.process_time()
+            r.run(duration_ms * u.ms)
+            jax.block_until_ready(net.neu.V.value)
+            wall[k].append((time.perf_counter() - t0) / (duration_ms / 1e3))
+            cpu[k].append((time.process_time() - c0) / (duration_ms / 1e3))
+    ratio = lambda d: float(np.median(np.divide(d["with"], d["without"])))  # noqa: E731
+    return dict(repeats=repeats, wall_with_s=float(np.median(wall["with"])),
+                wall_without_s=float(np.median(wall["without"])), wall_ratio=ratio(wall),
+                cpu_with_s=float(np.median(cpu["with"])),
+                cpu_without_s=float(np.median(cpu["without"])), cpu_ratio=ratio(cpu))
 
 
 # --------------------------------------------------------------------------- numba
@@ -211,8 +245,21 @@ def main(argv=None):
     p.add_argument("--designs", action="store_true", help="also time propagation designs")
     p.add_argument("--compare-backends", action="store_true",
                    help="also run brainsim with the pure-JAX event products (row brainsim_jax)")
+    p.add_argument("--recording-cost", action="store_true",
+                   help="only time the run with and without the SpikeMonitor")
+    p.add_argument("--repeats", type=int, default=11, help="repeats for --recording-cost")
     a = p.parse_args(argv)
     n = int(3200 * a.scale) + int(800 * a.scale)
+    if a.recording_cost:
+        r = bench_recording_cost(a.model, a.scale, a.duration, a.repeats)
+        print(f"{a.model} scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, "
+              f"{r['repeats']} interleaved repeats, medians (s per simulated s)")
+        print(f"{'':6s}{'with spikes':>13s}{'without':>10s}{'ratio':>8s}")
+        for k in ("wall", "cpu"):
+            print(f"{k:6s}{r[k + '_with_s']:13.3f}{r[k + '_without_s']:10.3f}{r[k + '_ratio']:8.3f}")
+        if a.json:
+            print(json.dumps(dict(model=a.model, n_neurons=n, duration_ms=a.duration, **r)))
+        return
     rows = {"brainsim": bench_brainsim(a.model, a.scale, a.duration, progress=a.progress)}
     if a.compare_backends:
         rows["brainsim_jax"] = bench_brainsim(a.model, a.scale, a.duration, backend="jax")

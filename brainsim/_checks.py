@@ -77,7 +77,7 @@ def check_finite(cls: str, **values: Any) -> None:
     >>> check_finite("LIF", V_th=float("nan"))
     Traceback (most recent call last):
     ...
-    ValueError: LIF: V_th must be finite, got nan. How to fix: give a finite number or quantity.
+    ValueError: LIF: V_th must be finite, got nan (1 NaN and 0 infinite value(s)). How to fix: give a finite number or quantity.
     """
     for name, value in values.items():
         for leaf in jax.tree_util.tree_leaves(value):
@@ -89,10 +89,11 @@ def check_finite(cls: str, **values: Any) -> None:
             bad = ~np.isfinite(arr)
             if not np.any(bad):
                 continue
-            if arr.size == 1:
-                raise ValueError(f"{cls}: {name} must be finite, got {value}. How to fix: give a "
-                                 "finite number or quantity.")
             n_nan, n_inf = int(np.isnan(arr).sum()), int(np.isinf(arr).sum())
+            if arr.size == 1:
+                raise ValueError(f"{cls}: {name} must be finite, got {value} ({n_nan} NaN and "
+                                 f"{n_inf} infinite value(s)). How to fix: give a finite number "
+                                 "or quantity.")
             first = tuple(int(i) for i in np.argwhere(bad)[0])
             raise ValueError(
                 f"{cls}: {name} holds {n_nan} NaN and {n_inf} infinite value(s) (first at index "
@@ -161,6 +162,28 @@ def check_rate_per_step(cls: str, name: str, rate: Any) -> None:
             f"(dt={dt}); at most one spike per step can be drawn, so the rate would be capped "
             f"at 1/dt. How to fix: use a dt of at most 1/{name} "
             f"({float((1. / top).to_decimal(u.ms)):g} ms), or a lower rate.")
+
+
+def check_size(cls: str, name: str, value: Any) -> int:
+    """Return ``value`` as an ``int`` if it is a non-negative integer (a size); raise otherwise."""
+    import operator
+
+    try:
+        ok = not isinstance(value, (bool, np.bool_)) and operator.index(value) >= 0
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{cls}: {name} must be a non-negative integer, got {value!r}. "
+            f"How to fix: pass a size such as {name}=10.")
+    return operator.index(value)
+
+
+def check_matrix_shape(cls: str, shape: Any) -> tuple:
+    """Return ``shape`` as ``(m, n)`` ints if it is a pair of non-negative integers; raise otherwise."""
+    if not isinstance(shape, (tuple, list)) or len(shape) != 2:
+        raise ValueError(f"{cls}: shape must be a pair (m, n) of non-negative integers, got {shape!r}")
+    return (check_size(cls, "shape[0]", shape[0]), check_size(cls, "shape[1]", shape[1]))
 
 
 def check_below(cls: str, lo_name: str, lo: Any, hi_name: str, hi: Any, consequence: str) -> None:

@@ -53,3 +53,46 @@ def test_compact_binary_overflow_is_reported():
     assert np.all(np.isnan(np.asarray(y)))
     flag = jax.jit(lambda x: ev.CompactBinary.from_array(x, capacity=4).overflowed)(x)
     assert bool(flag)
+
+
+_OVERFLOW_MATRICES = {
+    "csr": lambda: ev.CSR.from_dense(np.ones((6, 5), np.float32)),
+    "csc": lambda: ev.CSC.from_dense(np.ones((6, 5), np.float32)),
+    "fixed_pre": lambda: ev.FixedNumPerPre((1.0, np.zeros((6, 2), int)), shape=(6, 5)),
+    "fixed_post": lambda: ev.FixedNumPerPost((1.0, np.zeros((5, 2), int)), shape=(6, 5)),
+    **{f"jitc_{k.lower()}_{lay.lower()}": (lambda k=k, lay=lay: getattr(ev, f"JITC{k}{lay}")(
+        (1.0,) * (1 if k == "Scalar" else 2) + (0.9, 1), shape=(6, 5)))
+       for k in ("Scalar", "Normal", "Uniform") for lay in ("R", "C")},
+    "dense_numpy": lambda: np.ones((6, 5), np.float32),
+    "dense_jax": lambda: jnp.ones((6, 5), jnp.float32),
+}
+
+
+def _overflowed(size):
+    """Four events stored, count says six: the container dropped two."""
+    return ev.CompactBinary.tree_unflatten(size, (jnp.arange(4, dtype=jnp.int32), jnp.int32(6)))
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("kind", _OVERFLOW_MATRICES)
+def test_every_product_with_an_overflowed_container_is_nan_or_raises(kind, side):
+    M = _OVERFLOW_MATRICES[kind]()
+    size = 6 if side == "left" else 5
+    prod = (lambda c, M: c @ M) if side == "left" else (lambda c, M: M @ c)
+    y = jax.jit(lambda idx, count: prod(ev.CompactBinary(idx, count, size=size), M))(
+        jnp.arange(4, dtype=jnp.int32), jnp.int32(6))
+    assert y.shape == ((5,) if side == "left" else (6,))
+    assert np.all(np.isnan(np.asarray(y))), f"{kind} {side}: a truncated product {y} passed as valid"
+    with pytest.raises(ValueError, match=r"CompactBinary overflow: 6 events exceed capacity=4"):
+        prod(_overflowed(size), M)
+    # a container that did not overflow gives the dense product
+    ok = ev.CompactBinary(jnp.arange(4, dtype=jnp.int32), 4, size=size)
+    dense = np.asarray(M.todense() if hasattr(M, "todense") else M)
+    x = np.zeros(size, np.float32)
+    x[:4] = 1
+    np.testing.assert_allclose(prod(ok, M), x @ dense if side == "left" else dense @ x, rtol=1e-5, atol=1e-6)
+
+
+def test_compact_binary_constructor_refuses_known_overflow():
+    with pytest.raises(ValueError, match=r"CompactBinary overflow: 3 events exceed capacity=2"):
+        ev.CompactBinary(np.array([0, 1]), 3, size=5)

@@ -21,7 +21,7 @@ def test_same_seed_same_raster_small_network():
     _, a = ex.simulate(0.25, 100. * u.ms, seed=4, progress=False)
     _, b = ex.simulate(0.25, 100. * u.ms, seed=4, progress=False)
     assert a.count > 100
-    np.testing.assert_array_equal(a.indices, b.indices)
+    np.testing.assert_array_equal(a.i, b.i)
     np.testing.assert_array_equal(a.steps, b.steps)
 
 

@@ -44,7 +44,7 @@ def test_event_layers_match_their_dense_twins():
     rng = np.random.default_rng(1)
     s = (rng.random((4, 30)) < 0.3).astype(np.float32)
     lin = layers.Linear(30, 12)
-    ev = layers.EventLinear(30, 12, w_init=lin.weight.value)
+    ev = layers.EventLinear(30, 12, weight=lin.weight.value)
     np.testing.assert_allclose(ev(s), lin(s), rtol=1e-5, atol=1e-6)
     fn = layers.FixedNumConn(30, 12, num=5, weight=0.3, seed=9)
     efn = layers.EventFixedNumConn(30, 12, num=5, weight=0.3, seed=9)
@@ -90,5 +90,57 @@ def test_bad_input():
         layers.Linear(30, 4)(np.ones(7))
     with pytest.raises(ValueError, match=r"weight must be a scalar.*got \(3,\)"):
         layers.EventFixedProb(30, 12, prob=0.3, weight=np.ones(3))
-    with pytest.raises(ValueError, match=r"w_init has shape \(2, 2\)"):
-        layers.Linear(3, 4, w_init=np.ones((2, 2)))
+    with pytest.raises(ValueError, match=r"weight has shape \(2, 2\)"):
+        layers.Linear(3, 4, weight=np.ones((2, 2)))
+
+
+# every layer class, built with in_size=I, out_size=O and a given weight=
+I, O = 6, 4
+CLASSES = {
+    "Linear": lambda i, o, **kw: layers.Linear(i, o, **kw),
+    "EventLinear": lambda i, o, **kw: layers.EventLinear(i, o, **kw),
+    "EventFixedProb": lambda i, o, **kw: layers.EventFixedProb(i, o, prob=0.5, seed=1, **kw),
+    "FixedNumConn": lambda i, o, **kw: layers.FixedNumConn(i, o, num=2, seed=1, **kw),
+    "EventFixedNumConn": lambda i, o, **kw: layers.EventFixedNumConn(i, o, num=2, seed=1, **kw),
+}
+
+
+def _weight_shape(name):
+    """Shape of one weight per synapse: (in, out) for dense layers, the connectivity's otherwise."""
+    if name in ("Linear", "EventLinear"):
+        return (I, O)
+    return CLASSES[name](I, O).conn.indices.shape
+
+
+@pytest.mark.parametrize("name", CLASSES)
+@pytest.mark.parametrize("form", ["array", "quantity", "callable"])
+def test_every_layer_takes_weight_in_the_same_forms(name, form):
+    shape = _weight_shape(name)
+    w = np.linspace(-1.0, 1.0, int(np.prod(shape)), dtype=np.float32).reshape(shape)
+    given = {"array": w, "quantity": w * u.nS, "callable": lambda s: jnp.asarray(w).reshape(s)}[form]
+    layer = CLASSES[name](I, O, weight=given)
+    np.testing.assert_array_equal(u.get_mantissa(layer.weight.value), w)
+    W = np.asarray(u.get_mantissa(_dense_of(layer)))
+    s = (np.arange(I) % 2).astype(np.float32)
+    out = layer(s)
+    if form == "quantity":
+        assert out.unit == u.nS
+    np.testing.assert_allclose(u.get_mantissa(out), s @ W, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", CLASSES)
+@pytest.mark.parametrize("sizes, bad", [((-3, 2), "in_size"), ((3, -1), "out_size"), ((2.5, 2), "in_size"),
+                                        ((True, 2), "in_size")])
+def test_layer_sizes_must_be_non_negative_integers(name, sizes, bad):
+    with pytest.raises(ValueError, match=f"{name}: {bad} must be a non-negative integer, got"):
+        CLASSES[name](*sizes)
+
+
+@pytest.mark.parametrize("name", CLASSES)
+@pytest.mark.parametrize("form", ["array", "quantity", "callable"])
+def test_non_finite_layer_weights_are_refused(name, form):
+    w = np.ones(_weight_shape(name), np.float32)
+    w.flat[1] = np.nan
+    given = {"array": w, "quantity": w * u.nS, "callable": lambda s: jnp.asarray(w)}[form]
+    with pytest.raises(ValueError, match=f"{name}: weight holds 1 NaN and 0 infinite value"):
+        CLASSES[name](I, O, weight=given)

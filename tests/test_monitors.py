@@ -191,3 +191,72 @@ def test_streamed_record_equals_the_in_memory_record(tmp_path, monkeypatch, ever
         assert f.attrs["unit"] == "mV" and f.attrs["every"] == every
     np.testing.assert_array_equal(np.asarray(got[1]["V"].read(1, 3).to_decimal(u.mV)),
                                   np.asarray(mem[1]["V"].values.to_decimal(u.mV))[1:3])
+
+
+# ---- spike records: events decoded from the words that hold a spike -------------------------
+def _lif_n(n, tau_ref):
+    brainsim.random.seed(5)
+    return brainsim.init_states(neurons.LIFRef(n, tau=5. * u.ms, tau_ref=tau_ref,
+                                               V_initializer=init.Uniform(0. * u.mV, 1. * u.mV)))
+
+
+def _raster(model, drive, n_steps):
+    """Spikes of an eager Python loop, one row per step."""
+    return np.stack([np.asarray(model(drive(k * 0.1 * u.ms))) > 0 for k in range(n_steps)])
+
+
+def _burst(t):     # silent, then strong enough for every neuron to fire in the same step
+    return u.math.where(t >= 1.95 * u.ms, 5000. * u.mV, 0. * u.mV)
+
+
+# name, neurons (64-bit words: 1, 3, 1, 2), refractory period, drive
+ACTIVITY = [
+    ("silent", 5, 0.5 * u.ms, lambda t: 0. * u.mV),
+    ("sparse", 130, 0.5 * u.ms, _drive),
+    ("one burst of all neurons", 64, 100. * u.ms, _burst),
+    ("all neurons every step", 65, 0. * u.ms, lambda t: 100. * u.mV),
+]
+
+
+@pytest.mark.parametrize("name,n,tau_ref,drive", ACTIVITY, ids=[a[0] for a in ACTIVITY])
+def test_spike_record_equals_the_dense_raster(name, n, tau_ref, drive):
+    ref = _raster(_lif_n(n, tau_ref), drive, 70)
+    m = _lif_n(n, tau_ref)
+    mons = {"spk": SpikeMonitor(m), "V3": StateMonitor(m.V, IDX, every=3),
+            "V": StateMonitor(m.V, every=1)}
+    r = Runner(m, inputs=drive, progress=False, monitors=mons)
+    recs = [r.run(2.3 * u.ms), r.run(4.7 * u.ms)]     # the second run continues the clock
+    assert (ref.sum() > 0) == (name != "silent")
+    if name == "one burst of all neurons":
+        assert ref.sum(1).max() == n == ref.sum()
+    if name == "all neurons every step":
+        assert ref.all()
+    # the record the byte-wise decode gave: np.nonzero of the raster, stamped with the step's start
+    for res, rows in zip(recs, (ref[:23], ref[23:])):
+        rec, steps0 = res["spk"], int(round(float(res.t[0].to_decimal(u.ms)) / 0.1))
+        steps, idx = np.nonzero(rows)
+        np.testing.assert_array_equal(rec.steps, steps)
+        np.testing.assert_array_equal(rec.i, idx)
+        np.testing.assert_array_equal(np.asarray(rec.t.mantissa), np.asarray(res.t[steps].mantissa))
+        np.testing.assert_array_equal(rec.dense(), rows)
+        assert rec.n == n and rec.count == rows.sum() and len(rec.run_t) == len(rows)
+        # the decimated monitor beside it samples the steps i % 3 == 0 of the model's clock
+        grid = steps0 + np.arange(len(rows))
+        np.testing.assert_array_equal(np.asarray(res["V3"].values.mantissa),
+                                      np.asarray(res["V"].values.mantissa)[grid % 3 == 0][:, IDX])
+    # recording does not change the dynamics
+    b = _lif_n(n, tau_ref)
+    run(b, 7. * u.ms, inputs=drive, progress=False)
+    np.testing.assert_array_equal(np.asarray(m.V.value.mantissa), np.asarray(b.V.value.mantissa))
+
+
+def test_spike_record_in_a_streamed_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(runner._run, "_STREAM_CHUNK_BYTES", 64)    # many small chunks
+    m = _lif_n(70, 0.5 * u.ms)
+    res = run(m, 3.7 * u.ms, inputs=_drive, progress=False,
+              monitors={"V": StateMonitor(m.V, IDX, every=2, path=tmp_path / "v.h5"),
+                        "spk": SpikeMonitor(m)})
+    ref = _raster(_lif_n(70, 0.5 * u.ms), _drive, 37)
+    assert ref.sum() > 3
+    np.testing.assert_array_equal(res["spk"].dense(), ref)
+    np.testing.assert_array_equal(res["spk"].i, np.nonzero(ref)[1])

@@ -349,13 +349,22 @@ def test_unusable_comm_is_refused_at_construction(comm, err, match):
         projections.AlignPostProj(comm, synapses.Expon(3), synapses.COBA(0. * u.mV), post=_post(3))
 
 
+def _csr_with_data(rows, cols, data, shape):
+    """A CSR holding ``data`` as given: the constructors refuse NaN, so swap it in afterwards."""
+    finite = event.CSR.from_coo(rows, cols, np.ones(len(data), np.float32), shape=shape)
+    leaves, tree = jax.tree_util.tree_flatten(finite)
+    leaves = [jnp.asarray(data) if np.shape(leaf) == np.shape(data) and
+              jnp.issubdtype(leaf.dtype, jnp.floating) else leaf for leaf in leaves]
+    return jax.tree_util.tree_unflatten(tree, leaves)
+
+
 _nan = np.array([[1., np.nan, 0.], [0., 2., 1.]], np.float32)
 
 
 @pytest.mark.parametrize("comm", [
     jnp.asarray(_nan) * u.mV,
     np.asarray(_nan),
-    event.CSR.from_coo([0, 0, 1], [0, 1, 2], np.array([1., np.nan, 2.], np.float32), shape=(2, 3)),
+    _csr_with_data([0, 0, 1], [0, 1, 2], np.array([1., np.nan, 2.], np.float32), shape=(2, 3)),
     brainsim.ParamState(jnp.asarray(_nan)),
     jnp.asarray(np.where(np.isnan(_nan), np.inf, _nan)),
 ], ids=["quantity", "numpy", "csr", "state", "inf"])
@@ -366,7 +375,7 @@ def test_nan_weights_are_refused(comm):
 
 
 def test_nan_in_hetero_delay_conn_is_refused_and_traced_weights_are_not_checked():
-    M = event.CSR.from_coo([0, 1], [0, 1], np.array([np.nan, 1.], np.float32), shape=(2, 3))
+    M = _csr_with_data([0, 1], [0, 1], np.array([np.nan, 1.], np.float32), shape=(2, 3))
     with pytest.raises(ValueError, match=r"HeteroDelayCSR: conn holds 1 NaN"):
         projections.HeteroDelayCSR(M, 0.2 * u.ms)
     post = _post(3)

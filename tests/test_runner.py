@@ -28,8 +28,8 @@ def _drive(t):
 def test_monitors_do_not_change_dynamics_and_match_python_loop():
     a = _lif()
     res = run(a, 23.7 * u.ms, inputs=_drive, progress=False,
-              monitors={"spk": SpikeMonitor(a), "dense": SpikeMonitor(a, compact=False),
-                        "V": StateMonitor(a.V, indices=[0, 5]), "rate": RateMonitor(a)})
+              monitors={"spk": SpikeMonitor(a), "V": StateMonitor(a.V, indices=[0, 5]),
+                        "rate": RateMonitor(a)})
     b = _lif()
     run(b, 23.7 * u.ms, inputs=_drive, progress=False)
     np.testing.assert_array_equal(np.asarray(a.V.value.mantissa), np.asarray(b.V.value.mantissa))
@@ -45,12 +45,11 @@ def test_monitors_do_not_change_dynamics_and_match_python_loop():
     dense = np.stack(spikes) > 0
     assert dense.sum() > 10
     np.testing.assert_array_equal(res["spk"].dense(), dense)
-    np.testing.assert_array_equal(np.asarray(res["dense"].dense()), dense)
     np.testing.assert_allclose(np.asarray(res["V"].values.to_decimal(u.mV)), np.stack(V), rtol=1e-5)
     np.testing.assert_allclose(np.asarray(res["rate"].rate.to_decimal(u.Hz)),
                                dense.mean(1) / 1e-4, rtol=1e-5)
     assert res.t.shape == (237,) and res["spk"].count == int(dense.sum())
-    np.testing.assert_allclose(res["spk"].times.to_decimal(u.ms),
+    np.testing.assert_allclose(res["spk"].t.to_decimal(u.ms),
                                0.1 * np.nonzero(dense)[0], rtol=1e-12)
 
 
@@ -78,9 +77,9 @@ def test_same_seed_same_raster_and_array_inputs():
         p = brainsim.init_states(neurons.PoissonSpike(50, 100. * u.Hz))
         return run(p, 20. * u.ms, monitors={"s": SpikeMonitor(p)}, progress=False)["s"]
     a, b, c = once(1), once(1), once(2)
-    np.testing.assert_array_equal(a.indices, b.indices)
-    np.testing.assert_array_equal(a.times.mantissa, b.times.mantissa)
-    assert a.count != c.count or not np.array_equal(a.indices, c.indices)
+    np.testing.assert_array_equal(a.i, b.i)
+    np.testing.assert_array_equal(a.t.mantissa, b.t.mantissa)
+    assert a.count != c.count or not np.array_equal(a.i, c.i)
     # inputs given as an array, one row per step, equal a callable
     x = _lif()
     r1 = Runner(x, inputs=jnp.full((100,), 2.) * u.mV, monitors={"s": SpikeMonitor(x)}, progress=True)
@@ -88,7 +87,7 @@ def test_same_seed_same_raster_and_array_inputs():
     y = _lif()
     s2 = run(y, 10. * u.ms, inputs=lambda t: 2. * u.mV, monitors={"s": SpikeMonitor(y)},
              progress=False)["s"]
-    np.testing.assert_array_equal(s1.indices, s2.indices)
+    np.testing.assert_array_equal(s1.i, s2.i)
 
 
 def test_successive_runs_continue_the_clock_and_equal_one_long_run():
@@ -108,8 +107,8 @@ def test_successive_runs_continue_the_clock_and_equal_one_long_run():
             np.concatenate([p1[key].values.mantissa, p2[key].values.mantissa]),
             np.asarray(one[key].values.mantissa))
     np.testing.assert_allclose(
-        np.concatenate([p1["s"].times.to_decimal(u.ms), p2["s"].times.to_decimal(u.ms)]),
-        one["s"].times.to_decimal(u.ms), rtol=1e-12)
+        np.concatenate([p1["s"].t.to_decimal(u.ms), p2["s"].t.to_decimal(u.ms)]),
+        one["s"].t.to_decimal(u.ms), rtol=1e-12)
     assert one["s"].count > 5
     # brainsim.run continues the model's clock too; init_states / reset_states restart it
     c = _lif()
@@ -179,3 +178,57 @@ def test_inputs_with_the_wrong_number_of_rows():
         run(a, 2. * u.ms, inputs=(jnp.ones((30, 3)) * u.mV,), progress=False)
     with pytest.raises(ValueError, match="got a scalar"):
         run(a, 2. * u.ms, inputs=2. * u.mV, progress=False)
+
+
+def _loop_raster(model, drive, n_steps):
+    """The spikes of an eager Python loop, one row per step."""
+    rows = []
+    for k in range(n_steps):
+        with brainsim.environ.context(dt=0.1 * u.ms):
+            rows.append(np.asarray(model(drive(k * 0.1 * u.ms))) > 0)
+    return np.stack(rows)
+
+
+# name, population size, drive, steps before the recorded run, steps recorded
+RECORD_CASES = [
+    ("sparse", 40, _drive, 0, 237),
+    ("after a first run", 40, _drive, 30, 70),      # t0 = 3 ms: times continue the clock
+    ("all fire together", 7, lambda t: 30. * u.mV, 0, 40),
+    ("silent", 6, lambda t: 0. * u.mV, 0, 25),
+]
+
+
+@pytest.mark.parametrize("name,n,drive,skip,steps", RECORD_CASES, ids=[c[0] for c in RECORD_CASES])
+def test_spike_record_reads_like_brian2(name, n, drive, skip, steps):
+    a = _lif(n)
+    r = Runner(a, inputs=drive, monitors={"s": SpikeMonitor(a)}, progress=False)
+    if skip:
+        r.run(skip * 0.1 * u.ms)
+    rec = r.run(steps * 0.1 * u.ms)["s"]
+    raster = _loop_raster(_lif(n), drive, skip + steps)[skip:]
+    # reference events by a Python loop over the raster, in (step, neuron) order
+    ev = [(k, j) for k in range(steps) for j in range(n) if raster[k, j]]
+    t0 = skip * 0.1
+    assert rec.count == len(ev) and rec.n == n
+    assert (rec.count > 0) == (name != "silent")
+    np.testing.assert_array_equal(rec.i, [j for _, j in ev])
+    np.testing.assert_array_equal(rec.steps, [k for k, _ in ev])
+    np.testing.assert_allclose(rec.t.to_decimal(u.ms), [t0 + 0.1 * k for k, _ in ev], rtol=1e-12)
+    np.testing.assert_allclose(rec.run_t.to_decimal(u.ms), t0 + 0.1 * np.arange(steps), rtol=1e-12)
+    trains = rec.spike_trains()
+    assert sorted(trains) == list(range(n))
+    for j in range(n):
+        np.testing.assert_allclose(trains[j].to_decimal(u.ms),
+                                   [t0 + 0.1 * k for k, jj in ev if jj == j], rtol=1e-12)
+    # rates over the run and from a later start: spikes at or after start over the span left
+    for start in (None, (t0 + 0.1 * (steps // 2)) * u.ms):
+        s_ms = t0 if start is None else float(start.to_decimal(u.ms))
+        span_s = (t0 + 0.1 * steps - s_ms) / 1e3
+        per = [sum(1 for k, jj in ev if jj == j and t0 + 0.1 * k >= s_ms - 1e-9) / span_s
+               for j in range(n)]
+        np.testing.assert_allclose(rec.rates(start).to_decimal(u.Hz), per, rtol=1e-9)
+        np.testing.assert_allclose(float(rec.mean_rate(start).to_decimal(u.Hz)), np.mean(per),
+                                   rtol=1e-9)
+        sub = [0, n - 1]
+        np.testing.assert_allclose(float(rec.mean_rate(start, sub).to_decimal(u.Hz)),
+                                   np.mean([per[j] for j in sub]), rtol=1e-9)

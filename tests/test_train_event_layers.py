@@ -34,8 +34,8 @@ def make_layer(kind, n_in, n_out, seed, dense):
     rng = np.random.default_rng(seed)
     if kind == "linear":
         w = jnp.asarray(rng.normal(0.5, 6.0 / np.sqrt(n_in), (n_in, n_out)), jnp.float32)
-        return layers.Linear(n_in, n_out, w_init=w) if dense else layers.EventLinear(
-            n_in, n_out, w_init=w)
+        return layers.Linear(n_in, n_out, weight=w) if dense else layers.EventLinear(
+            n_in, n_out, weight=w)
     sparse = layers.EventFixedProb(n_in, n_out, prob=0.5, seed=seed,
                                    weight=lambda shape: jnp.asarray(
                                        rng.normal(1.0, 8.0 / np.sqrt(n_in), shape), jnp.float32))

@@ -11,7 +11,7 @@ import math
 import jax
 import jax.numpy as jnp
 
-__all__ = ["prefix_count", "compact", "bucket_caps", "concrete_cap"]
+__all__ = ["prefix_count", "compact", "bucket_caps", "concrete_cap", "bucket_index"]
 
 _B = 64
 
@@ -68,3 +68,25 @@ def concrete_cap(count: int, m: int) -> int:
     if count <= 16:
         return min(16, max(m, 1))
     return min(1 << math.ceil(math.log2(count)), max(m, 1))
+
+
+def bucket_index(caps: list[int], count: jax.Array) -> jax.Array:
+    """Index of the smallest capacity in ``caps`` that holds ``count`` (a scalar), for ``lax.switch``.
+
+    Under ``vmap`` the index is that of the largest count over the mapped axis and stays
+    unbatched. A batched index would make ``lax.switch`` run every branch and select the result
+    with ``stop_gradient`` on its operands, which has no transpose: reverse mode through the
+    weights of a vmapped product would fail.
+    """
+    return jnp.searchsorted(jnp.asarray(caps), _unbatched_max(count))
+
+
+@jax.custom_batching.custom_vmap
+def _unbatched_max(count):
+    return count
+
+
+@_unbatched_max.def_vmap
+def _unbatched_max_rule(axis_size, in_batched, count):
+    (batched,) = in_batched
+    return (jnp.max(count, axis=0) if batched else count), False

@@ -12,15 +12,12 @@ from __future__ import annotations
 import os
 
 import jax
-import jax.numpy as jnp
-import numpy as np
 
-__all__ = ["set_backend", "get_backend", "kernels_available", "use_kernel", "scatter_kernel"]
+__all__ = ["set_backend", "get_backend", "kernels_available", "use_kernel"]
 
 _CHOICES = ("auto", "jax", "cpu_kernel")
 _ENV = "BRAINSIM_EVENT_BACKEND"
 _state = {"backend": None, "registered": None}
-_TARGET = "brainsim_csr_scatter"
 
 
 def _check(name):
@@ -90,27 +87,3 @@ def use_kernel(spec) -> bool:
     if b == "cpu_kernel":
         return kernels_available()
     return kernels_available() and jax.default_backend() == "cpu"
-
-
-def scatter_kernel(spec, binary, theta, struct, X):
-    """``X @ A`` by the compiled kernel, or None when the kernel does not apply.
-
-    ``spec.kernel_csr(theta, struct)`` gives ``(data, indices, indptr)`` of A as CSR arrays
-    (data of length 1 for one shared weight), or None for formats without a kernel.
-    """
-    arrs = spec.kernel_csr(theta, struct)
-    if arrs is None:
-        return None
-    data, indices, indptr = arrs
-    if data.dtype != jnp.float32 or X.ndim != 2:
-        return None
-    if X.dtype == jnp.bool_ or X.dtype == jnp.float32:
-        xk = X
-    elif binary:
-        xk = X != 0
-    else:
-        return None
-    B = X.shape[0]
-    call = jax.ffi.ffi_call(_TARGET, jax.ShapeDtypeStruct((B, spec.q), jnp.float32),
-                            vmap_method="expand_dims")
-    return call(xk, data.reshape(-1), indices, indptr, binary=np.int64(bool(binary)))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from functools import partial
 
+import brainunit as u
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,17 +20,17 @@ __all__ = ["SparseMatrix", "operand_of", "check_seed"]
 
 
 def operand_of(x):
-    """Split a right/left operand into ``(mantissa array, unit, binary?)``."""
+    """Split a right/left operand into ``(mantissa array, unit, binary?, overflowed or None)``."""
     from ._binary import BinaryArray, BitPackedBinary, CompactBinary
 
     if isinstance(x, BinaryArray):
-        return x.value, None, True
+        return x.value, None, True, None
     if isinstance(x, BitPackedBinary):
-        return x.unpack(), None, True
+        return x.unpack(), None, True, None
     if isinstance(x, CompactBinary):
-        return x.to_dense(), None, True
+        return x.to_dense(), None, True, x.overflow_flag()
     m, unit = split_unit(x)
-    return jnp.asarray(m), unit, False
+    return jnp.asarray(m), unit, False, None
 
 
 def _auto_cap(X2, p):
@@ -40,13 +41,16 @@ def _auto_cap(X2, p):
     return concrete_cap(count, p)
 
 
-class SparseMatrix:
+class SparseMatrix(u.sparse.SparseMatrix):
     """Base class: subclasses define ``shape`` and ``_op() -> (spec, theta, struct, transposed, unit)``.
 
     ``spec`` describes a row-structured operator A; the matrix is A, or A.T when ``transposed``.
+    Deriving from brainunit's sparse base makes ``Quantity @ M`` hand over to ``M.__rmatmul__``
+    (brainunit recognises its sparse matrices that way) instead of wrapping M as a mantissa.
     """
 
     shape: tuple
+    __hash__ = object.__hash__  # brainunit's base is unhashable; these objects hash by identity
 
     # numpy would otherwise try to broadcast ndarray @ matrix itself
     __array_priority__ = 1000
@@ -60,7 +64,7 @@ class SparseMatrix:
     def _product(self, x, left: bool):
         """``x @ self`` if left else ``self @ x``."""
         spec, theta, struct, transposed, wunit = self._op()
-        X, xunit, binary = operand_of(x)
+        X, xunit, binary, overflowed = operand_of(x)
         m, n = self.shape
         if X.ndim not in (1, 2):
             raise ValueError(f"operand must be 1-D or 2-D, got shape {X.shape} for matrix shape {self.shape}")
@@ -90,6 +94,9 @@ class SparseMatrix:
             out = out[0]
         elif not left:
             out = out.T
+        if overflowed is not None:
+            # a truncated event list must not give a plausible number
+            out = jnp.where(overflowed, jnp.nan, out)
         unit = wunit if xunit is None else wunit * xunit
         return wrap_unit(out, unit)
 

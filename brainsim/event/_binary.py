@@ -148,8 +148,9 @@ class CompactBinary:
     """The indices of the active entries of a spike vector, with a fixed ``capacity``.
 
     ``count`` is the true number of events; if it exceeds ``capacity`` the container has
-    overflowed. Building from concrete data raises ``ValueError`` then; under ``jit`` the
-    ``overflowed`` flag is set and products return NaN rather than a silently truncated result.
+    overflowed. With concrete values, building it or taking a product with it raises
+    ``ValueError`` then; under ``jit`` the ``overflowed`` flag is set and every product with it
+    (``c @ M`` and ``M @ c``, sparse or dense ``M``) is NaN rather than a silently truncated result.
 
     Examples
     --------
@@ -168,6 +169,7 @@ class CompactBinary:
         self.size = int(size)
         if self.indices.ndim != 1:
             raise ValueError(f"CompactBinary: indices must be 1-D, got shape {self.indices.shape}")
+        self.overflow_flag()
 
     @classmethod
     def from_array(cls, x, capacity: int):
@@ -176,11 +178,7 @@ class CompactBinary:
         if x.ndim != 1:
             raise ValueError(f"CompactBinary.from_array expects a 1-D array, got shape {x.shape}")
         idx, count = compact((x != 0)[None], int(capacity))
-        obj = cls(idx[0], count[0], size=x.shape[0])
-        if not is_traced(count) and int(count[0]) > capacity:
-            raise ValueError(f"CompactBinary overflow: {int(count[0])} events exceed capacity={capacity}; "
-                             f"raise capacity")
-        return obj
+        return cls(idx[0], count[0], size=x.shape[0])
 
     @property
     def capacity(self) -> int:
@@ -189,6 +187,17 @@ class CompactBinary:
     @property
     def overflowed(self):
         return self.count > self.capacity
+
+    def overflow_flag(self):
+        """``overflowed``, after raising ``ValueError`` if it is known (not traced) to be True.
+
+        Every product with this container goes through here, so none can silently drop events.
+        """
+        flag = self.overflowed
+        if not is_traced(flag) and bool(flag):
+            raise ValueError(f"CompactBinary overflow: {int(self.count)} events exceed "
+                             f"capacity={self.capacity}; raise capacity")
+        return flag
 
     @property
     def shape(self):
@@ -209,13 +218,14 @@ class CompactBinary:
         return obj
 
     def __matmul__(self, other):
-        return _nan_if(self.overflowed, BinaryArray(self.to_dense()) @ other)
+        return nan_if(self.overflow_flag(), BinaryArray(self.to_dense()) @ other)
 
     def __rmatmul__(self, other):
-        return _nan_if(self.overflowed, other @ BinaryArray(self.to_dense()))
+        return nan_if(self.overflow_flag(), other @ BinaryArray(self.to_dense()))
 
 
-def _nan_if(flag, y):
+def nan_if(flag, y):
+    """``y`` (array or Quantity) with every entry NaN where the scalar ``flag`` is True."""
     import brainunit as u
     m = y.mantissa if isinstance(y, u.Quantity) else y
     m = jnp.where(flag, jnp.nan, m)

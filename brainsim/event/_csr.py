@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_finite, check_matrix_shape
 from ._base import SparseMatrix
 from ._units import is_traced, split_unit, wrap_unit
 
@@ -118,8 +119,9 @@ class CSR(SparseMatrix):
 
     def __init__(self, args, *, shape, validate: bool = False, max_row: int | None = None):
         data, indices, indptr = args
-        self.shape = (int(shape[0]), int(shape[1]))
         name = type(self).__name__
+        self.shape = check_matrix_shape(name, shape)
+        check_finite(name, data=data)
         self.indices = _coerce_index(indices, "indices", name)
         self.indptr = _coerce_index(indptr, "indptr", name)
         data, self.unit = split_unit(data)
@@ -162,6 +164,9 @@ class CSR(SparseMatrix):
         """Build from a dense ``(m, n)`` array (Quantity allowed); zeros are not stored."""
         Wm, unit = split_unit(W)
         Wm = np.asarray(Wm)
+        if Wm.ndim != 2:
+            raise ValueError(f"{cls.__name__}.from_dense: W must be a 2-D (m, n) array, got shape {Wm.shape}")
+        check_finite(cls.__name__, W=Wm)
         if cls is CSC:
             Wm = Wm.T
         rows, cols = np.nonzero(Wm)
@@ -177,20 +182,21 @@ class CSR(SparseMatrix):
         post = np.asarray(post)
         if pre.shape != post.shape or pre.ndim != 1:
             raise ValueError(f"pre and post must be 1-D of equal length, got {pre.shape} and {post.shape}")
-        m, n = int(shape[0]), int(shape[1])
+        m, n = check_matrix_shape(f"{cls.__name__}.from_coo", shape)
         for a, lim, nm in ((pre, m, "pre"), (post, n, "post")):
             if a.size and (a.min() < 0 or a.max() >= lim):
                 raise ValueError(f"{nm} index out of range [0, {lim}) for shape {(m, n)}")
         major, minor, p = (pre, post, m) if cls is CSR else (post, pre, n)
         order = np.lexsort((minor, major))
         dm, unit = split_unit(data)
-        dm = np.asarray(dm)
-        if dm.ndim:
+        check_finite(f"{cls.__name__}.from_coo", data=dm)
+        dm = dm if isinstance(dm, (int, float)) else np.asarray(dm)
+        if np.ndim(dm):
             if dm.shape != pre.shape:
                 raise ValueError(f"data must be scalar or shape {pre.shape}, got {dm.shape}")
             dm = dm[order]
         indptr = np.concatenate([[0], np.cumsum(np.bincount(major, minlength=p))]).astype(np.int32)
-        dm = dm.astype(np.float32) if dm.dtype.kind != "f" or dm.dtype == np.float64 else dm
+        # the constructor keeps float dtypes (float64 under x64) and makes other dtypes float32
         return cls((wrap_unit(jnp.asarray(dm), unit),
                     minor[order].astype(np.int32), indptr), shape=(m, n))
 
@@ -207,6 +213,7 @@ class CSR(SparseMatrix):
     def with_data(self, data):
         """Same structure, new weights (scalar or one per stored entry)."""
         obj = self.tree_unflatten((self.shape, self.unit, self.max_row), (self.data, self.indices, self.indptr))
+        check_finite(type(self).__name__, data=data)
         d, obj.unit = split_unit(data)
         d = jnp.asarray(d)
         if d.ndim not in (0, 1) or (d.ndim == 1 and d.shape[0] != self.nse):

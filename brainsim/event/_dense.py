@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
 
-from ._active import bucket_caps, compact, concrete_cap
+from ._active import bucket_caps, bucket_index, compact, concrete_cap
 from ._units import is_traced, split_unit, wrap_unit
 
 __all__ = ["binary_dense_matmul"]
@@ -37,8 +37,7 @@ def _event(W, X, cap):
     if cap is not None:
         return _run(W, X, min(cap, m))
     caps = [c for c in bucket_caps(m) if 8 * c < m] + [m]
-    count = jnp.max(jnp.sum(X != 0, axis=1))
-    which = jnp.searchsorted(jnp.asarray(caps), count)
+    which = bucket_index(caps, jnp.max(jnp.sum(X != 0, axis=1)))
     return lax.switch(which, [partial(lambda c, _: _run(W, X, c), c) for c in caps], None)
 
 

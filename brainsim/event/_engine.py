@@ -17,15 +17,17 @@ Two products exist:
 """
 from __future__ import annotations
 
-from functools import partial
+from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 from jax.custom_derivatives import SymbolicZero
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
-from ._active import bucket_caps, compact
-from ._backend import scatter_kernel
+from ._active import bucket_caps, bucket_index, compact
+from ._kernel import scatter_kernel
 
 __all__ = ["product"]
 
@@ -84,8 +86,7 @@ def _scatter_event(spec, binary, cap, theta, struct, X, dtype):
     if len(caps) == 1:
         return run(caps[0])
     # pick the smallest capacity that holds the busiest batch row; only that branch runs
-    count = jnp.max(jnp.sum(active, axis=1))
-    which = jnp.searchsorted(jnp.asarray(caps), count)
+    which = bucket_index(caps, jnp.max(jnp.sum(active, axis=1)))
     return lax.switch(which, [partial(lambda c, _: run(c), c) for c in caps], None)
 
 
@@ -152,6 +153,87 @@ def _impl(spec, direction, binary, cap, theta, struct, X, kernel=False):
     return _gather(spec, theta, struct, Xf, dtype)
 
 
+# The primal product is one primitive. Transformations that drop custom derivative rules
+# (jax.linear_transpose traces the primal function) then meet a primitive with a transpose
+# rule, instead of the event-driven code, whose active-row search is not linear in X, or the
+# compiled kernel, which has no transpose at all.
+product_p = Primitive("brainsim_event_product")
+
+
+def _split(args, trees):
+    th_tree, st_tree = trees
+    nt, ns = th_tree.num_leaves, st_tree.num_leaves
+    return (jax.tree.unflatten(th_tree, args[:nt]), jax.tree.unflatten(st_tree, args[nt:nt + ns]),
+            args[nt + ns])
+
+
+def _flat_impl(*args, spec, direction, binary, cap, kernel, trees):
+    theta, struct, X = _split(args, trees)
+    return _impl(spec, direction, binary, cap, theta, struct, X, kernel=kernel)
+
+
+@lru_cache(maxsize=None)
+def _jitted_impl(**params):
+    return jax.jit(partial(_flat_impl, **params))
+
+
+def _abstract_eval(*avals, **params):
+    structs = [jax.ShapeDtypeStruct(a.shape, a.dtype, weak_type=a.weak_type) for a in avals]
+    out = jax.eval_shape(partial(_flat_impl, **params), *structs)
+    return jax.core.ShapedArray(out.shape, out.dtype, weak_type=out.weak_type)
+
+
+def _batch_rule(args, dims, **params):
+    if all(d is None for d in dims[:-1]):
+        # only the operand is mapped: its mapped axis joins the batch axis, and the result stays
+        # this primitive (transposable, e.g. under linear_transpose of a vmap)
+        X = jnp.moveaxis(args[-1], dims[-1], 0)
+        V, B = X.shape[:2]
+        out = product_p.bind(*args[:-1], X.reshape((V * B,) + X.shape[2:]), **params)
+        return out.reshape((V, B) + out.shape[1:]), 0
+    return jax.vmap(partial(_flat_impl, **params), in_axes=tuple(dims))(*args), 0
+
+
+def _transpose_rule(ct, *args, spec, direction, binary, cap, kernel, trees):
+    undef = [ad.is_undefined_primal(a) for a in args]
+    nt, ns = trees[0].num_leaves, trees[1].num_leaves
+    if any(undef[nt:nt + ns]):
+        raise ValueError("brainsim.event: the sparse structure (indices, seed) is not a linear input")
+    if type(ct) is ad.Zero:
+        return [None] * len(args)
+    if undef[-1]:
+        if any(undef[:nt]):
+            raise ValueError("brainsim.event: a product is linear in the weights or in the operand, "
+                             "not in both at once")
+        if binary:
+            raise ValueError("brainsim.event: a product with spikes (BinaryArray) is not linear in "
+                             "the spikes; transpose with respect to the weights, or pass float values")
+        theta, struct, X = _split(args, trees)
+        # (X A)^T ct = ct A^T (a gather), and (X A^T)^T ct = ct A (a scatter over all rows)
+        ct_x = (_gather if direction == "scatter" else _scatter_full)(spec, theta, struct, ct, ct.dtype)
+        return [None] * (len(args) - 1) + [ct_x.astype(X.aval.dtype)]
+    # linear (affine, when some weight leaves are known) in the undefined weight leaves
+    idx = [i for i in range(nt) if undef[i]]
+
+    def f(*th_u):
+        full = list(args[:nt])
+        for i, t in zip(idx, th_u):
+            full[i] = t
+        theta, struct, X = _split(full + list(args[nt:]), trees)
+        return _impl(spec, direction, binary, cap, theta, struct, X)
+
+    _, vjp = jax.vjp(f, *[jnp.zeros(args[i].aval.shape, args[i].aval.dtype) for i in idx])
+    cts = dict(zip(idx, vjp(ct)))
+    return [cts.get(i) for i in range(len(args))]
+
+
+product_p.def_impl(lambda *args, **params: _jitted_impl(**params)(*args))
+product_p.def_abstract_eval(_abstract_eval)
+mlir.register_lowering(product_p, mlir.lower_fun(_flat_impl, multiple_results=False))
+batching.primitive_batchers[product_p] = _batch_rule
+ad.primitive_transposes[product_p] = _transpose_rule
+
+
 @partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2, 3, 4))
 def product(spec, direction, binary, cap, kernel, theta, struct, X):
     """Product of the operator described by ``spec`` with a batch ``X`` (see module docstring).
@@ -163,7 +245,10 @@ def product(spec, direction, binary, cap, kernel, theta, struct, X):
     primal forward pass use the compiled kernel (see ``_backend``). The tangents in the JVP rule
     below are always pure JAX, so they stay linear and transposable for reverse mode.
     """
-    return _impl(spec, direction, binary, cap, theta, struct, X, kernel=kernel)
+    th, th_tree = jax.tree.flatten(theta)
+    st, st_tree = jax.tree.flatten(struct)
+    return product_p.bind(*th, *st, X, spec=spec, direction=direction, binary=bool(binary), cap=cap,
+                          kernel=bool(kernel), trees=(th_tree, st_tree))
 
 
 def _is_zero(t):

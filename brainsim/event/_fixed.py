@@ -7,6 +7,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import check_finite, check_matrix_shape
 from ._base import SparseMatrix
 from ._units import is_traced, split_unit, wrap_unit
 
@@ -68,8 +69,9 @@ class FixedNumPerPre(SparseMatrix):
 
     def __init__(self, args, *, shape, validate: bool = False):
         weights, indices = args
-        self.shape = (int(shape[0]), int(shape[1]))
         name = type(self).__name__
+        self.shape = check_matrix_shape(name, shape)
+        check_finite(name, weights=weights)
         p, q = self._rowshape()
         if not is_traced(indices):
             indices = np.asarray(indices)
@@ -125,6 +127,7 @@ class FixedNumPerPre(SparseMatrix):
 
     def with_data(self, weights):
         """Same connectivity, new weights (scalar or the shape of ``indices``)."""
+        check_finite(type(self).__name__, weights=weights)
         w, unit = split_unit(weights)
         w = jnp.asarray(w)
         if w.ndim != 0 and w.shape != self.indices.shape:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import jax
 import jax.numpy as jnp
 
+from .._checks import check_finite, check_matrix_shape
 from ._active import _cum
 from ._base import SparseMatrix, check_seed
 from ._units import is_traced, split_unit, wrap_unit
@@ -111,7 +112,9 @@ class _JITCBase(SparseMatrix):
             raise ValueError(f"{name}: data must have {self._nparams + 2} entries "
                              f"(weights..., prob, seed), got {len(data)}")
         *params, prob, seed = data
-        self.shape = (int(shape[0]), int(shape[1]))
+        self.shape = check_matrix_shape(name, shape)
+        for i, x in enumerate(params):
+            check_finite(name, **{f"data[{i}]": x})
         if is_traced(prob):
             raise TypeError(f"{name}: prob must be a Python float (it fixes array sizes), got a traced value")
         prob = float(prob)
@@ -160,6 +163,8 @@ class _JITCBase(SparseMatrix):
         obj = self.tree_unflatten((self.shape, self.prob, self.unit), (self.params, self.seed))
         if len(params) != self._nparams:
             raise ValueError(f"with_data expects {self._nparams} weight parameter(s), got {len(params)}")
+        for i, x in enumerate(params):
+            check_finite(type(self).__name__, **{f"params[{i}]": x})
         ms, units = zip(*[split_unit(x) for x in params])
         obj.params = tuple(jnp.asarray(x) for x in ms)
         obj.unit = units[0]

@@ -1,10 +1,12 @@
 """Dense layers: a plain linear map and its event-driven twin."""
 from __future__ import annotations
 
+import brainunit as u
 import jax.numpy as jnp
 import numpy as np
 
 from .. import random as bsr
+from .._checks import check_finite, check_size
 from .._module import Module
 from .._state import ParamState
 from ..event import BinaryArray
@@ -13,15 +15,14 @@ from ._common import check_input
 __all__ = ["Linear", "EventLinear"]
 
 
-def _init_weight(in_size, out_size, w_init):
-    if w_init is None:
+def _init_weight(cls, in_size, out_size, weight):
+    if weight is None:
         return bsr.normal(0.0, 1.0 / np.sqrt(max(in_size, 1)), size=(in_size, out_size))
-    if callable(w_init):
-        return w_init((in_size, out_size))
-    w = w_init
+    w = weight((in_size, out_size)) if callable(weight) else weight
     if jnp.shape(getattr(w, "mantissa", w)) != (in_size, out_size):
-        raise ValueError(f"w_init has shape {jnp.shape(getattr(w, 'mantissa', w))}, expected "
+        raise ValueError(f"{cls}: weight has shape {jnp.shape(getattr(w, 'mantissa', w))}, expected "
                          f"({in_size}, {out_size}) = (in_size, out_size)")
+    check_finite(cls, weight=w)
     return w
 
 
@@ -31,7 +32,7 @@ class Linear(Module):
     Parameters
     ----------
     in_size, out_size : int
-    w_init : array, Quantity or callable(shape) -> array, optional
+    weight : array, Quantity or callable(shape) -> array, optional
         Initial weight ``(in_size, out_size)``; default N(0, 1/in_size).
     bias : bool
         Add a trainable bias ``(out_size,)`` (zeros).
@@ -44,17 +45,18 @@ class Linear(Module):
     --------
     >>> import jax.numpy as jnp
     >>> from brainsim import layers
-    >>> layer = layers.Linear(3, 2, w_init=jnp.ones((3, 2)))
+    >>> layer = layers.Linear(3, 2, weight=jnp.ones((3, 2)))
     >>> layer(jnp.array([1., 0., 1.])).tolist()
     [2.0, 2.0]
     """
 
     __module__ = "brainsim.layers"
 
-    def __init__(self, in_size: int, out_size: int, w_init=None, bias: bool = False, name: str | None = None):
+    def __init__(self, in_size: int, out_size: int, weight=None, bias: bool = False, name: str | None = None):
         super().__init__(name=name)
-        self.in_size, self.out_size = int(in_size), int(out_size)
-        self.weight = ParamState(_init_weight(self.in_size, self.out_size, w_init))
+        cls = type(self).__name__
+        self.in_size, self.out_size = check_size(cls, "in_size", in_size), check_size(cls, "out_size", out_size)
+        self.weight = ParamState(_init_weight(cls, self.in_size, self.out_size, weight))
         self.bias = ParamState(jnp.zeros(self.out_size)) if bias else None
 
     def update(self, x):
@@ -65,7 +67,8 @@ class Linear(Module):
         return y
 
     def _product(self, x, w):
-        return x @ w
+        # a NumPy array on the left would not defer to a Quantity weight's __rmatmul__
+        return (x if isinstance(x, u.Quantity) else jnp.asarray(x)) @ w
 
     def __call__(self, x):
         return self.update(x)
@@ -81,7 +84,7 @@ class EventLinear(Linear):
     --------
     >>> import jax.numpy as jnp
     >>> from brainsim import layers
-    >>> layer = layers.EventLinear(3, 2, w_init=jnp.ones((3, 2)))
+    >>> layer = layers.EventLinear(3, 2, weight=jnp.ones((3, 2)))
     >>> layer(jnp.array([True, False, True])).tolist()
     [2.0, 2.0]
     """

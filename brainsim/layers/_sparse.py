@@ -3,12 +3,17 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from .._checks import check_finite, check_size
 from .._module import Module
 from .._state import ParamState
 from ..event import BinaryArray, random_conn
 from ._common import check_input
 
 __all__ = ["EventFixedProb", "FixedNumConn", "EventFixedNumConn"]
+
+
+def _sizes(cls, in_size, out_size):
+    return check_size(cls, "in_size", in_size), check_size(cls, "out_size", out_size)
 
 
 class _SparseLayer(Module):
@@ -19,7 +24,11 @@ class _SparseLayer(Module):
         self.in_size, self.out_size = conn.shape
         self.conn = conn  # structure only; the weights live in the ParamState
         w = weight(conn.indices.shape) if callable(weight) else weight
-        self.weight = ParamState(w if hasattr(w, "unit") else jnp.asarray(w, jnp.float32))
+        check_finite(type(self).__name__, weight=w)
+        if not hasattr(w, "unit"):
+            w = jnp.asarray(w)
+            w = w if jnp.issubdtype(w.dtype, jnp.inexact) else w.astype(jnp.float32)
+        self.weight = ParamState(w)
         wshape = jnp.shape(getattr(self.weight.value, "mantissa", self.weight.value))
         expected = conn.indices.shape
         if wshape not in ((), expected):
@@ -73,6 +82,7 @@ class EventFixedProb(_SparseLayer):
 
     def __init__(self, in_size: int, out_size: int, prob: float, weight=1.0, seed: int = 0,
                  allow_self: bool = True, name: str | None = None):
+        in_size, out_size = _sizes(type(self).__name__, in_size, out_size)
         conn = random_conn(in_size, out_size, prob=prob, seed=seed, allow_self=allow_self)
         super().__init__(conn, weight, name)
 
@@ -94,6 +104,7 @@ class FixedNumConn(_SparseLayer):
 
     def __init__(self, in_size: int, out_size: int, num: int, weight=1.0, seed: int = 0,
                  allow_self: bool = True, name: str | None = None):
+        in_size, out_size = _sizes(type(self).__name__, in_size, out_size)
         conn = random_conn(in_size, out_size, num=num, seed=seed, allow_self=allow_self, format="fixed_pre")
         super().__init__(conn, weight, name)
 

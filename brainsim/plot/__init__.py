@@ -1,4 +1,7 @@
-"""Plots of simulation results returning matplotlib figures (``raster``, ``traces``, ``rate``)."""
-from ._plot import raster, rate, traces
+"""Plots of simulation results (``raster``, ``traces``, ``rate``) and a panel layout (``figure``).
 
-__all__ = ["raster", "traces", "rate"]
+Each plot draws into ``ax=`` and returns it, or makes and returns a new figure.
+"""
+from ._plot import figure, raster, rate, traces
+
+__all__ = ["raster", "traces", "rate", "figure"]

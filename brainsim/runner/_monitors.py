@@ -20,6 +20,8 @@ from ._records import Rate, SpikeRecord, Trace
 
 __all__ = ["SpikeMonitor", "StateMonitor", "RateMonitor"]
 
+_WORD_BITS = 64   # each step's spikes fill whole 64-bit words, decoded a word at a time
+
 
 def _current(state: State) -> State:
     """The state now at ``state``'s place in its model: ``init_states`` replaces state objects."""
@@ -80,20 +82,21 @@ class _Monitor:
 
 
 class SpikeMonitor(_Monitor):
-    """Record the spikes of a population, every step.
+    """Record the spikes of a population, every step, 8 spikes per byte.
 
     The spikes emitted during step ``k`` of a run are stamped ``t0 + k * dt``,
     the start of that step (as in Brian2), where ``t0`` is the model's time when
     the run started.
 
+    Each step stores its spikes as bits (``N / 8`` bytes, rounded up to whole
+    64-bit words); after the run only the words that hold a spike are decoded
+    into the events of the :class:`SpikeRecord`, so decoding costs in proportion
+    to the spikes, not to ``steps x N``. No spike is ever lost, at any activity.
+
     Parameters
     ----------
     target : neuron, State or callable
         Where to read the spikes (``target.spike`` for a neuron).
-    compact : bool
-        Store 8 spikes per byte (8x smaller than bools, 32x smaller than
-        float32 spikes) instead of a dense ``steps x N`` bool array; the record
-        holds the spike events (times and indices) either way.
 
     Examples
     --------
@@ -109,9 +112,8 @@ class SpikeMonitor(_Monitor):
 
     __module__ = "brainsim.runner"
 
-    def __init__(self, target: Any, compact: bool = True):
+    def __init__(self, target: Any):
         self._resolve = _getter("SpikeMonitor", target, "spike")
-        self.compact = bool(compact)
 
     def prepare(self) -> None:
         self._get = self._resolve()
@@ -120,30 +122,28 @@ class SpikeMonitor(_Monitor):
 
     def record(self) -> Any:
         s = jnp.asarray(self._get())
-        s = (s.reshape(-1) if s.ndim > 1 else s) != 0
-        if not self.compact:
-            return s
-        # Packed here, every step: storing 8x fewer bytes per step is what matters on
-        # XLA:CPU, where writing a 4000-long bool row into the recording costs ~10 us a
-        # step and the tiny matmul with the bit weights ~0.5 us (0.095 vs 0.19 s per
-        # simulated second for the 4000-neuron COBA network, same run).
-        pad = (-s.shape[0]) % 8
+        s = (s.reshape(-1) if s.ndim != 1 else s) != 0
+        # Packed in the loop with a tiny matmul against the bit weights: on XLA:CPU this
+        # costs ~1 us a step for 4000 neurons, a third of compacting the spiking neurons'
+        # indices there (prefix count + scatter, ~3.5 us), and the host decodes faster
+        # than that; see benchmarks/RESULTS.md, "Recording spikes".
+        pad = (-s.shape[0]) % _WORD_BITS
         x = jnp.pad(s, (0, pad)).reshape(-1, 8).astype(jnp.float32)
         return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
 
     def finish(self, data: Any, t: Any, dt: Any) -> SpikeRecord:
-        data = np.asarray(data)
-        if not self.compact:
-            steps, idx = np.nonzero(data)
-            return SpikeRecord(t[steps], idx, self._n, t, steps)
-        # Decode only the bytes that hold a spike (a few percent of them) instead of
-        # unpacking the whole T x N record: 19 vs 63 ms for 10^4 steps of 4000 neurons.
-        # np.nonzero walks row-major, so events come out sorted by (step, neuron).
-        rows, cols = np.nonzero(data)
-        bits = np.unpackbits(data[rows, cols][:, None], axis=1, bitorder="little")
-        k, bit = np.nonzero(bits)
-        steps, idx = rows[k], cols[k] * 8 + bit
-        return SpikeRecord(t[steps], idx, self._n, t, steps)
+        data = np.ascontiguousarray(data, np.uint8).reshape(len(t), -1)
+        # Find the 64-bit words that hold a spike (8x fewer elements to scan than bytes),
+        # then unpack only those. 1-D flatnonzero, several times faster than a 2-D
+        # np.nonzero, walks in order and the bits go little-end first, so the events
+        # come out sorted by (step, neuron), as from a dense raster.
+        per_row = data.shape[1] // 8
+        hit = np.flatnonzero(data.view("<u8").reshape(-1))
+        bits = np.unpackbits(data.reshape(-1, 8)[hit], axis=1, bitorder="little")
+        flat = np.flatnonzero(bits.view(bool).reshape(-1))
+        word, bit = hit[flat // _WORD_BITS], flat % _WORD_BITS
+        steps, idx = word // per_row, (word % per_row) * _WORD_BITS + bit
+        return SpikeRecord(i=idx, t=t[steps], n=self._n, run_t=t, steps=steps)
 
 
 class StateMonitor(_Monitor):

@@ -18,56 +18,94 @@ __all__ = ["SpikeRecord", "Trace", "Rate"]
 
 @dataclass
 class SpikeRecord:
-    """Spike events of one run, time-ordered.
+    """Spike events of one run, time-ordered (by step, then by neuron), read as in Brian2.
 
-    ``times[k]`` and ``indices[k]`` are the time and neuron of spike ``k``;
-    ``steps[k]`` is its step within the run (an index into ``t``). A spike
-    emitted during step ``j`` is stamped ``t[j] = t0 + j * dt``, the start of
-    that step (as in Brian2), where ``t0`` is the model's time when the run
-    started.
+    ``i[k]`` and ``t[k]`` are the neuron and time of spike ``k``; ``steps[k]``
+    is its step within the run (an index into ``run_t``). A spike emitted
+    during step ``j`` is stamped ``run_t[j] = t0 + j * dt``, the start of that
+    step (as in Brian2), where ``t0`` is the model's time when the run started.
 
     Attributes
     ----------
-    times : Quantity (time), shape (count,)
-    indices : ndarray of int, shape (count,)
+    i : ndarray of int, shape (count,)
+        The neuron of each spike.
+    t : Quantity (time), shape (count,)
+        The time of each spike.
     n : int
         The population size.
-    t : Quantity (time), shape (steps,)
+    run_t : Quantity (time), shape (steps,)
         The start time of every step of the run.
     steps : ndarray of int, shape (count,)
+        The step of each spike within the run: ``t == run_t[steps]``.
+
+    Examples
+    --------
+    >>> import brainunit as u, numpy as np
+    >>> from brainsim.runner import SpikeRecord
+    >>> run_t = np.arange(4) * 1. * u.ms
+    >>> rec = SpikeRecord(np.array([1, 0, 1]), run_t[[0, 2, 3]], 3, run_t, np.array([0, 2, 3]))
+    >>> rec.count, rec.spike_trains()[1].to_decimal(u.ms).tolist()
+    (3, [0.0, 3.0])
+    >>> rec.rates().to_decimal(u.Hz).tolist()     # spikes per neuron / 4 ms
+    [250.0, 500.0, 0.0]
     """
 
     __module__ = "brainsim.runner"
 
-    times: Any
-    indices: np.ndarray
-    n: int
+    i: np.ndarray
     t: Any
+    n: int
+    run_t: Any
     steps: np.ndarray
 
     @property
     def count(self) -> int:
-        return int(self.indices.shape[0])
+        """The number of spikes."""
+        return int(self.i.shape[0])
+
+    def spike_trains(self) -> dict[int, Any]:
+        """``{neuron: its spike times}`` for every neuron ``0 <= i < n`` (empty when silent)."""
+        order = np.argsort(self.i, kind="stable")     # stable: each train stays time-ordered
+        bounds = np.searchsorted(self.i[order], np.arange(self.n + 1))
+        return {k: self.t[order[bounds[k]:bounds[k + 1]]] for k in range(self.n)}
 
     def dense(self) -> np.ndarray:
         """The ``steps x n`` bool raster."""
-        out = np.zeros((len(self.t), self.n), bool)
-        out[self.steps, self.indices] = True
+        out = np.zeros((len(self.run_t), self.n), bool)
+        out[self.steps, self.i] = True
         return out
 
+    def _span(self, start: Any) -> tuple[Any, Any]:
+        t0 = self.run_t[0] if start is None else start
+        dt = self.run_t[1] - self.run_t[0] if len(self.run_t) > 1 else None
+        if dt is None:
+            raise ValueError("SpikeRecord: a rate needs a run of at least 2 steps.")
+        return t0, self.run_t[-1] + dt - t0
+
+    def rates(self, start: Any = None) -> Any:
+        """Rate of each neuron from ``start`` (the run's start by default) to the run's end.
+
+        Returns
+        -------
+        Quantity (Hz), shape (n,)
+            Spikes of each neuron at or after ``start``, over that span.
+        """
+        t0, span = self._span(start)
+        keep = np.asarray(self.t >= t0)
+        return np.bincount(self.i[keep], minlength=self.n) / span
+
     def mean_rate(self, start: Any = None, neurons: Any = None) -> Any:
-        """Mean rate per neuron from ``start`` to the end of the run (optionally of a subset)."""
-        t0 = self.t[0] if start is None else start
-        dt = self.t[1] - self.t[0]
-        span = self.t[-1] + dt - t0
-        keep = np.asarray(self.times >= t0)
-        n = self.n
-        if neurons is not None:
-            sel = np.zeros(self.n, bool)
-            sel[np.asarray(neurons)] = True
-            keep &= sel[self.indices]
-            n = int(sel.sum())
-        return keep.sum() / n / span
+        """Mean rate per neuron from ``start`` to the end of the run (optionally of a subset).
+
+        Parameters
+        ----------
+        start : Quantity (time), optional
+            The run's start by default.
+        neurons : sequence of int or bool mask of shape (n,), optional
+            The neurons to average over (all by default).
+        """
+        r = self.rates(start)
+        return r.mean() if neurons is None else r[np.asarray(neurons)].mean()
 
 
 class Trace:

@@ -1,4 +1,5 @@
-"""Training spiking networks: an optax bridge, readout losses, metrics and spike regularisers.
+"""Training spiking networks: an optax bridge, readout losses, metrics and spike regularisers,
+and recursive least squares (:class:`RLS`) for online linear readouts (reservoirs, FORCE).
 
 Gradients flow through spikes by the surrogate functions of :mod:`brainsim.surrogate`
 and through time by backpropagation through :func:`brainsim.for_loop` (``remat=True``
@@ -9,9 +10,10 @@ from ._losses import (accuracy, cross_entropy, l1_spike_total, l2_spikes_per_neu
                       mean_over_time, spike_count, spike_count_cross_entropy)
 from ._latency import first_spike_current, first_spike_steps
 from ._optimizer import Optimizer, make_train_step
+from ._rls import RLS
 
 __all__ = [
-    "Optimizer", "make_train_step",
+    "Optimizer", "make_train_step", "RLS",
     "spike_count", "max_over_time", "mean_over_time",
     "cross_entropy", "spike_count_cross_entropy", "max_membrane_cross_entropy",
     "mean_membrane_cross_entropy", "accuracy",
