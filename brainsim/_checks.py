@@ -14,18 +14,22 @@ __all__ = ["check_time", "check_shape"]
 
 def check_time(cls: str, name: str, value: Any, allow_zero: bool = False,
                shape: tuple | None = None) -> Any:
-    """Raise unless ``value`` is a positive (or zero) time quantity (broadcastable to ``shape``).
+    """Raise unless ``value`` is a finite, positive (or zero) time (broadcastable to ``shape``).
 
+    An infinite time constant is refused too: it freezes the variable it divides
+    (an LIF with ``tau=inf`` never moves), a result as silently wrong as a negative one.
     Traced values (a time constant being trained) are checked for their unit only.
     """
     ok = isinstance(value, u.Quantity) and value.unit.has_same_dim(u.second)
     if ok and not isinstance(value.mantissa, jax.core.Tracer):
         m = np.asarray(value.to_decimal(u.ms))
-        ok = bool(np.all(m >= 0)) if allow_zero else bool(np.all(m > 0))
+        ok = bool(np.all(np.isfinite(m))) and (bool(np.all(m >= 0)) if allow_zero
+                                                else bool(np.all(m > 0)))
     if not ok:
         what = "a non-negative" if allow_zero else "a positive"
         raise ValueError(
-            f"{cls}: {name} must be {what} time quantity such as 10. * u.ms, got {value!r}. "
+            f"{cls}: {name} must be {what} time quantity, finite, such as 10. * u.ms, got "
+            f"{value!r}. "
             "(import brainunit as u)")
     if shape is not None:
         check_shape(cls, name, value, shape)
@@ -180,3 +184,28 @@ def check_matrix_shape(cls: str, shape: Any) -> tuple:
     if not isinstance(shape, (tuple, list)) or len(shape) != 2:
         raise ValueError(f"{cls}: shape must be a pair (m, n) of non-negative integers, got {shape!r}")
     return (check_size(cls, "shape[0]", shape[0]), check_size(cls, "shape[1]", shape[1]))
+
+
+def check_below(cls: str, lo_name: str, lo: Any, hi_name: str, hi: Any, consequence: str) -> None:
+    """Raise unless ``lo < hi`` everywhere (both concrete, of one unit kind).
+
+    ``consequence`` says what an equal or inverted pair would do, e.g. for a
+    reset at or above the threshold ``'the neuron would fire at every step'``.
+
+    Examples
+    --------
+    >>> import brainunit as u
+    >>> from brainsim._checks import check_below
+    >>> check_below("LIF", "V_reset", 1. * u.mV, "V_th", 1. * u.mV, "it fires at every step")
+    Traceback (most recent call last):
+    ...
+    ValueError: LIF: V_reset=1. mV must be below V_th=1. mV, otherwise it fires at every step. How to fix: give a V_reset lower than V_th.
+    """
+    a, b = _concrete(lo), _concrete(hi)
+    if a is None or b is None:
+        return
+    if isinstance(lo, u.Quantity) and isinstance(hi, u.Quantity):
+        a = np.asarray(lo.to_decimal(hi.unit), dtype=np.float64)
+    if not np.all(a < b):
+        raise ValueError(f"{cls}: {lo_name}={lo} must be below {hi_name}={hi}, otherwise "
+                         f"{consequence}. How to fix: give a {lo_name} lower than {hi_name}.")

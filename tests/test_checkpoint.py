@@ -309,6 +309,9 @@ BAD_META = [
                                                       "unit": None, "stored_as": "uint32"}]}},
      "array 'state#0' does not match its metadata"),
     ("wrong version", {"format": "brainsim-checkpoint", "version": 99}, "version 99"),
+    ("bad clock", {**GOOD, "clocks_ms": {"": -2.}, "states": {"state": [
+        {"shape": [2], "dtype": "float32", "unit": None}]}},
+     r"'clocks_ms' is \{'': -2\.0\}, expected an object of non-negative times in ms"),
 ]
 
 
@@ -340,3 +343,44 @@ def test_failed_load_of_several_states_changes_none(tmp_path):
     with pytest.raises(CheckpointError):
         brainsim.load_checkpoint(tmp_path / "c.npz", states)
     assert brainsim.random.DEFAULT.value is rng_before
+
+
+def _lif_drive(t):
+    return 1.5 * u.mV + 0.5 * u.mV * jnp.sin(t / (0.7 * u.ms))
+
+
+@pytest.mark.parametrize("as_dict", [False, True])
+def test_runner_clock_is_saved_so_inputs_of_t_continue_after_loading(tmp_path, as_dict):
+    """Saved at t=2 ms, loaded into a fresh model (clock 0) or one whose clock is at 5 ms:
+    the next run starts at 2 ms and equals the second half of one uninterrupted run."""
+    from brainsim.neurons import LIF
+    from brainsim.runner import StateMonitor, run as bsrun
+
+    brainsim.environ.set(dt=0.1 * u.ms)
+
+    def lif():
+        brainsim.random.seed(1)
+        return brainsim.init_states(LIF(3, V_initializer=brainsim.init.Uniform(0. * u.mV,
+                                                                                 1. * u.mV)))
+
+    whole = lif()
+    ref = bsrun(whole, 4. * u.ms, inputs=_lif_drive, progress=False,
+                monitors={"V": StateMonitor(whole.V)})["V"]
+    a = lif()
+    bsrun(a, 2. * u.ms, inputs=_lif_drive, progress=False)
+    path = brainsim.save_checkpoint(tmp_path / "ck.npz", {"net": a} if as_dict else a)
+    for clock in (0., 5.):
+        b = lif()
+        if clock:
+            bsrun(b, clock * u.ms, progress=False)
+        brainsim.load_checkpoint(path, {"net": b} if as_dict else b)
+        got = bsrun(b, 2. * u.ms, inputs=_lif_drive, progress=False,
+                    monitors={"V": StateMonitor(b.V)})["V"]
+        np.testing.assert_allclose(got.t.to_decimal(u.ms), ref.t.to_decimal(u.ms)[20:],
+                                   rtol=1e-12)
+        np.testing.assert_array_equal(np.asarray(got.values.mantissa),
+                                      np.asarray(ref.values.mantissa)[20:])
+    # a checkpoint saved before any run brings the clock back to 0
+    fresh = brainsim.save_checkpoint(tmp_path / "fresh.npz", lif())
+    brainsim.load_checkpoint(fresh, b)
+    assert float(bsrun(b, 1. * u.ms, progress=False).t[0].to_decimal(u.ms)) == 0.

@@ -56,6 +56,18 @@ def test_unknown_setting_suggests_the_close_name(how):
         brainsim.environ.set(speed=3)
 
 
+@pytest.mark.parametrize("default", [(), (None,)])
+def test_get_of_an_unknown_setting_suggests_the_close_name(default):
+    """A typo read with a default would silently give the default; it is refused either way."""
+    brainsim.environ.set(dt=0.5 * u.ms)
+    with pytest.raises(TypeError, match=r"environ.get\(\) got an unknown setting 'dtt'\. "
+                                        r"Did you mean 'dt'\?"):
+        brainsim.environ.get("dtt", *default)
+    with pytest.raises(ValueError, match=r"'t' is the loop clock.*brainsim.environ.get_t\(\)"):
+        brainsim.environ.get("t", *default)
+    assert brainsim.environ.get("dt", *default) == 0.5 * u.ms
+
+
 def test_clock_cannot_be_set():
     with pytest.raises(ValueError, match="'t' is the loop clock"):
         brainsim.environ.set(t=1.0)

@@ -310,9 +310,22 @@ NAN, INF = float("nan"), float("inf")
     (lambda: neurons.ALIF(2, tau_a=-1. * u.ms), r"ALIF: tau_a must be a positive time"),
     (lambda: neurons.QuaIF(2, V_c=NAN * u.mV), r"QuaIF: V_c must be finite"),
     (lambda: neurons.Izhikevich(2, V_th=INF * u.mV), r"Izhikevich: V_th must be finite"),
-    (lambda: neurons.Izhikevich(2, a=-0.02 / u.ms), r"Izhikevich: 1/a must be a positive time"),
+    (lambda: neurons.Izhikevich(2, a=-0.02 / u.ms), r"Izhikevich: a must be finite and positive"),
+    (lambda: neurons.Izhikevich(2, a=0.02), r"Izhikevich: 1/a must be a positive time"),
     (lambda: neurons.LeakyIntegrator(2, tau=-5. * u.ms), r"LeakyIntegrator: tau must be a positive"),
     (lambda: neurons.LeakyIntegrator(2, R=NAN), r"LeakyIntegrator: R must be finite"),
+    # an infinite time constant freezes the variable it divides
+    (lambda: neurons.LIF(2, tau=INF * u.ms), r"LIF: tau must be a positive time quantity, finite"),
+    (lambda: neurons.LIFRef(2, tau_ref=INF * u.ms), r"LIFRef: tau_ref must be a non-negative time"),
+    (lambda: neurons.AdEx(2, tau_w=INF * u.ms), r"AdEx: tau_w must be a positive time"),
+    (lambda: neurons.Izhikevich(2, a=0. / u.ms), r"Izhikevich: a must be finite and positive"),
+    # a reset at or above the threshold fires at every step (and the surrogate divides by 0)
+    (lambda: neurons.LIF(2, V_th=1. * u.mV, V_reset=1. * u.mV),
+     r"LIF: V_reset=1\. mV must be below V_th=1\. mV, otherwise the neuron fires again"),
+    (lambda: neurons.ExpIF(2, V_th=-68. * u.mV, V_reset=-60. * u.mV),
+     r"ExpIF: V_reset=-60\. mV must be below V_th"),
+    (lambda: neurons.LIF(2, V_th=1., V_reset=1., V_rest=0.), r"LIF: V_reset=1\.0 must be below V_th=1\.0"),
+    (lambda: neurons.Izhikevich(2, c=30. * u.mV), r"Izhikevich: c=30\. mV must be below V_th=30\. mV"),
 ], ids=lambda v: "" if callable(v) else v.split(":")[0].strip("r\\"))
 def test_bad_neuron_parameters_are_refused(make, match):
     with pytest.raises(ValueError, match=match):

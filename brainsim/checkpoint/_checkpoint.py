@@ -16,6 +16,7 @@ data (``"key_impl": "threefry2x32"``).
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
 import socket
@@ -38,6 +39,18 @@ __all__ = ["save_checkpoint", "load_checkpoint"]
 _FORMAT = "brainsim-checkpoint"
 _VERSION = 1
 _RNG_PATH = "__brainsim_random__"
+# The runner keeps a model's elapsed time on the model (see brainsim.runner); it is saved
+# so that a run continued after loading sees the same t, hence the same inputs(t).
+_CLOCK_ATTR = "_bs_time_ms"
+
+
+def _clock_owners(target: Any) -> dict[str, Module]:
+    """The modules whose runner clock a checkpoint of ``target`` carries, by name."""
+    if isinstance(target, Module):
+        return {"": target}
+    if isinstance(target, Mapping):
+        return {str(k): m for k, m in target.items() if isinstance(m, Module)}
+    return {}
 
 
 def _collect(target: Any, include_rng: bool) -> dict[str, State]:
@@ -186,6 +199,10 @@ def save_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = Tru
         Also save the global :mod:`brainsim.random` key, so that a run that
         draws random numbers continues identically after loading.
 
+    The runner's clock of ``model`` (of each module of a dict) is saved too, so
+    that runs after :func:`load_checkpoint` continue from the saved time: the same
+    ``res.t`` and the same ``inputs(t)`` as an uninterrupted run.
+
     Returns
     -------
     pathlib.Path
@@ -202,6 +219,8 @@ def save_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = Tru
             arrays[f"{name}#{k}"] = arr
             entries.append(desc)
         meta["states"][name] = entries
+    meta["clocks_ms"] = {k: float(getattr(m, _CLOCK_ATTR, 0.))
+                         for k, m in _clock_owners(model).items()}
     arrays["__meta__"] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
@@ -253,6 +272,10 @@ def _read(path: Path) -> tuple[dict, dict[str, np.ndarray]]:
             f"brainsim reads {_FORMAT!r} version {_VERSION}."
         )
     problem = _meta_problem(meta.get("states"))
+    clocks = meta.get("clocks_ms", {})
+    if not problem and not (isinstance(clocks, dict) and all(
+            isinstance(v, (int, float)) and math.isfinite(v) and v >= 0 for v in clocks.values())):
+        problem = f"'clocks_ms' is {clocks!r}, expected an object of non-negative times in ms"
     if problem:
         raise CheckpointError(f"Checkpoint '{path}' is corrupt: its metadata {problem}.")
     return meta, arrays
@@ -285,6 +308,9 @@ def load_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = Tru
         The same structure that was saved.
     include_rng : bool
         Also restore the global random key when the file has it.
+
+    The runner's clock is restored with the states: the next ``Runner.run`` or
+    ``brainsim.run`` continues from the time at which the checkpoint was saved.
 
     Raises
     ------
@@ -349,6 +375,15 @@ def load_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = Tru
     # Every value was checked above, so assigning cannot fail half-way.
     for name, value in new_values.items():
         states[name].value = value
+    # The clock goes with the states: runs after the load continue from the saved time.
+    # (A file without clocks leaves them as they are.)
+    clocks = meta.get("clocks_ms")
+    if clocks is not None:
+        for name, module in _clock_owners(model).items():
+            if clocks.get(name, 0.) > 0:
+                object.__setattr__(module, _CLOCK_ATTR, float(clocks[name]))
+            else:
+                module.__dict__.pop(_CLOCK_ATTR, None)
 
 
 def _difference(saved: dict, want: dict) -> str:

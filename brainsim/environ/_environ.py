@@ -137,7 +137,22 @@ def context(**settings: Any) -> Iterator[None]:
 
 
 def get(key: str, default: Any = _MISSING) -> Any:
-    """The current value of a setting, or ``default`` when it is not set."""
+    """The current value of a setting, or ``default`` when it is not set.
+
+    Raises
+    ------
+    TypeError
+        If ``key`` is not a known setting (even with a ``default``: a misspelt key
+        would otherwise silently give the default); the message suggests the closest name.
+    ValueError
+        If ``key`` is ``'t'`` or ``'i'``, the loop clock, read with :func:`get_t` / :func:`get_i`.
+    KeyError
+        If a known setting is not set and no ``default`` is given.
+    """
+    if key in _CLOCK_KEYS:
+        raise ValueError(f"'{key}' is the loop clock, not a setting: read it with "
+                         f"brainsim.environ.get_{key}() inside brainsim.for_loop.")
+    _check_key(key, "get")
     for layer in reversed(_STACK):
         if key in layer:
             return layer[key]

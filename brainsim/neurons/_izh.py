@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from .. import init as bsinit
 from .._state import HiddenState
+from .._checks import check_below, check_positive
 from ._base import Neuron, check_finite, check_time
 
 __all__ = ["Izhikevich"]
@@ -54,8 +55,11 @@ class Izhikevich(Neuron):
         super().__init__(in_size, spk_fun=spk_fun, detach_reset=detach_reset, method=method,
                          name=name)
         self.a, self.b, self.c, self.d, self.V_th, self.R = a, b, c, d, V_th, R
+        check_positive("Izhikevich", "a", a, example="0.02 / u.ms")   # before 1/a divides by it
         check_time("Izhikevich", "1/a", 1. / a)
         check_finite("Izhikevich", b=b, c=c, d=d, V_th=V_th, R=R)
+        check_below("Izhikevich", "c", c, "V_th", V_th,
+                    "the neuron fires again right after each reset")
         self.V_initializer, self.u_initializer = V_initializer, u_initializer
 
     def init_state(self, batch_size: int | None = None) -> None:

@@ -8,6 +8,7 @@ import jax.numpy as jnp
 
 from .. import init as bsinit
 from .._state import HiddenState
+from .._checks import check_below
 from ._base import Neuron, check_finite, check_same_dim, check_time, refractory_steps
 
 __all__ = ["IF", "LIF", "LIFRef", "ALIF"]
@@ -67,6 +68,11 @@ class LIF(Neuron):
         cls = type(self).__name__
         self.tau = check_time(cls, "tau", tau, shape=self.varshape)
         check_same_dim(cls, "V_th", V_th, V_reset=V_reset, V_rest=V_rest)
+        # the surrogate is scaled by V_th - V_reset: 0 gives NaN, and a reset at or
+        # above the threshold makes the neuron fire again at once
+        check_below(cls, "V_reset", V_reset, "V_th", V_th,
+                    "the neuron fires again right after each reset (and the surrogate, scaled "
+                    "by V_th - V_reset, is NaN or inverted)")
         check_finite(cls, R=R)
         self.V_th, self.V_reset, self.V_rest, self.R = V_th, V_reset, V_rest, R
         self.V_initializer = V_rest if V_initializer is None else V_initializer
