@@ -3,20 +3,44 @@
 ``static_argnums`` and ``static_argnames`` complete each other through the
 function's signature: an argument named static is also static when passed by
 position, and one numbered static is also static when passed by keyword.
-Negative numbers count from the end of the positional arguments of each call.
-Static values compare by type and value (``1``, ``1.0`` and ``True`` are
+Negative numbers count from the end of the positional parameters of the
+signature in newer JAX releases and from the end of each call's positional
+arguments in older ones; brainsim asks the installed JAX which it does, so that
+a function behaves the same under ``brainsim.jit`` and ``jax.jit``. Static values compare by type and value (``1``, ``1.0`` and ``True`` are
 different programs), as in ``jax.jit``.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 from typing import Any, Callable, Sequence
+
+import jax
 
 __all__ = ["StaticArgs"]
 
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 _KEYWORD = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+
+
+@functools.cache
+def _jax_counts_negatives_from_the_signature() -> bool:
+    """Whether ``jax.jit`` resolves a negative static index against the signature.
+
+    JAX changed this between releases (in ``api_util.resolve_argnums``): with
+    ``f(a, b, c=0)`` and ``static_argnums=-1``, the call ``f(0, 1)`` makes ``b``
+    static in older releases and ``c`` (not passed, so ``b`` is traced) in newer
+    ones. One tiny trace, once per process, tells which.
+    """
+    seen = []
+
+    def probe(a, b, c=0):
+        seen.append(isinstance(b, jax.core.Tracer))
+        return a
+
+    jax.jit(probe, static_argnums=-1)(0., 1)
+    return seen[0]
 
 
 class _Static:
@@ -75,6 +99,12 @@ class StaticArgs:
                              if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
                              and p.name in names)
             _validate(fn, params, nums, names)
+            # After the names are completed from the non-negative numbers, as jax.jit does.
+            n_pos = sum(p.kind in _POSITIONAL for p in params)
+            if (n_pos and any(i < 0 for i in nums)
+                    and not any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in params)
+                    and _jax_counts_negatives_from_the_signature()):
+                nums = tuple(i % n_pos if i < 0 else i for i in nums)
         self.argnums = nums
         self.argnames = names
 
