@@ -78,6 +78,26 @@ class _Monitor:
         return int(np.prod(self.shape, dtype=np.int64)) * self.dtype.itemsize
 
     def record(self) -> Any:
+        """The value to store for the current step; called inside the compiled loop.
+
+        A subclass returns an array (or quantity) of the same shape and dtype
+        every step: the runner stacks them into the record that
+        :meth:`finish` receives.
+        """
+        raise NotImplementedError
+
+    def finish(self, data: Any, t: Any, dt: Any) -> Any:
+        """Turn the stacked per-step values into the record the run returns.
+
+        Parameters
+        ----------
+        data : numpy array, shape ``(len(t),) + shape``
+            What :meth:`record` returned at each recorded step, on the host.
+        t : Quantity (ms), shape ``(len(t),)``
+            The times of the recorded steps (the start of each step).
+        dt : Quantity (time)
+            The time step of the run.
+        """
         raise NotImplementedError
 
 
@@ -116,11 +136,13 @@ class SpikeMonitor(_Monitor):
         self._resolve = _getter("SpikeMonitor", target, "spike")
 
     def prepare(self) -> None:
+        """Called when a run starts: find the spikes (after any ``init_states``), note N."""
         self._get = self._resolve()
         self._n = int(np.prod(np.shape(self._get())))
         self.shape, self.dtype, self.unit = _spec(self.record())
 
     def record(self) -> Any:
+        """This step's spikes packed 8 per byte: ``uint8`` of shape ``(ceil(N / 64) * 8,)``."""
         s = jnp.asarray(self._get())
         s = (s.reshape(-1) if s.ndim != 1 else s) != 0
         # Packed in the loop with a tiny matmul against the bit weights: on XLA:CPU this
@@ -132,6 +154,7 @@ class SpikeMonitor(_Monitor):
         return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
 
     def finish(self, data: Any, t: Any, dt: Any) -> SpikeRecord:
+        """Decode the packed rows into a :class:`SpikeRecord` of events sorted by (step, neuron)."""
         data = np.ascontiguousarray(data, np.uint8).reshape(len(t), -1)
         # Find the 64-bit words that hold a spike (8x fewer elements to scan than bytes),
         # then unpack only those. 1-D flatnonzero, several times faster than a 2-D
@@ -209,6 +232,8 @@ class StateMonitor(_Monitor):
         self.path = None if path is None else os.fspath(path)
 
     def prepare(self) -> None:
+        """Called when a run starts: find the state (after any ``init_states``) and check
+        ``path`` and ``indices`` against it, before anything runs."""
         self._get = self._resolve()
         if self.path is not None:
             folder = os.path.dirname(os.path.abspath(self.path))
@@ -226,10 +251,12 @@ class StateMonitor(_Monitor):
         self.shape, self.dtype, self.unit = _spec(self.record())
 
     def record(self) -> Any:
+        """The variable at the start of this step, restricted to ``indices`` (last axis)."""
         v = self._get()
         return v if self.indices is None else v[..., self.indices]
 
     def finish(self, data: Any, t: Any, dt: Any) -> Trace:
+        """A :class:`Trace` of the values (with their unit), or of the streamed file."""
         if self.path is not None:
             return Trace(t, path=self.path, unit=self.unit)
         return Trace(t, u.maybe_decimal(u.Quantity(data, unit=self.unit)))
@@ -247,7 +274,9 @@ class RateMonitor(_Monitor):
         self._resolve = _getter("RateMonitor", target, "spike")
 
     def record(self) -> Any:
+        """The fraction of the population that spiked in this step (float32 scalar)."""
         return jnp.mean(jnp.asarray(self._get(), jnp.float32))
 
     def finish(self, data: Any, t: Any, dt: Any) -> Rate:
+        """A :class:`Rate` in Hz: the fractions divided by ``dt``."""
         return Rate(t, np.asarray(data) / float(dt.to_decimal(u.second)) * u.Hz)
