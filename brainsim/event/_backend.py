@@ -5,7 +5,7 @@ the event-driven product as one XLA FFI call: on XLA:CPU a handful of microsecon
 tens that the jnp formulation spends in op overheads. The pure-JAX path stays the reference, the
 differentiation rules, and the fallback whenever the kernel cannot be used (extension missing,
 non-CPU default backend, dtypes other than float32 weights with bool/float32 events, formats
-without a kernel).
+without a kernel). The latency-input scatter and gather of brainsim.train follow the same choice.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import os
 
 import jax
 
-__all__ = ["set_backend", "get_backend", "kernels_available", "use_kernel"]
+__all__ = ["set_backend", "get_backend", "kernels_available", "use_kernel", "kernel_selected"]
 
 _CHOICES = ("auto", "jax", "cpu_kernel")
 _ENV = "BRAINSIM_EVENT_BACKEND"
@@ -81,6 +81,15 @@ def use_kernel(spec) -> bool:
     """Whether products with operator ``spec`` should use the kernel (read when tracing)."""
     if getattr(spec, "kernel_csr", None) is None:
         return False
+    return kernel_selected()
+
+
+def kernel_selected() -> bool:
+    """Whether the selected backend runs the compiled kernels now (read when tracing).
+
+    Shared by every compiled kernel of brainsim (the event products, the latency input of
+    brainsim.train), so that one ``set_backend`` choice governs them all.
+    """
     b = get_backend()
     if b == "jax":
         return False
