@@ -7,6 +7,9 @@
 // csr_scatter:  out[b, j] = sum_{i : x[b, i] != 0} v(b, i) * data[s],  s in indptr[i]..indptr[i+1],
 //               j = indices[s];  v = 1 if binary else x[b, i];  data of length 1 = one shared weight.
 // The rows of an ELL table (FixedNumPerPre) are the CSR rows with indptr[i] = i * k.
+//
+// latency_scatter / latency_gather (below): the first-spike input current of brainsim.train and
+// its weight gradient, the forward and backward of a custom_vjp (brainsim/train/_latency.py).
 #include <Python.h>
 
 #include <cstdint>

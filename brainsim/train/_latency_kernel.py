@@ -26,18 +26,18 @@ scatter_p = Primitive("brainsim_latency_scatter")
 gather_p = Primitive("brainsim_latency_gather")
 
 
-def _lanes(*arrays, core):
-    """The lane dimensions of a call (every operand has one per vmap level, 1 where shared)."""
-    k = arrays[0].ndim - core[0]
-    return tuple(max(a.shape[d] for a in arrays) for d in range(k))
+def _lanes(steps, other):
+    """The lane dimensions of a call: ``steps`` is ``(lanes..., B, N)``, and every operand has
+    one lane dimension per vmap level, of size 1 where it is shared."""
+    return tuple(max(steps.shape[d], other.shape[d]) for d in range(steps.ndim - 2))
 
 
 def _scatter_shape(steps, w, num_steps):
-    return _lanes(steps, w, core=(2, 2)) + (num_steps, steps.shape[-2], w.shape[-1])
+    return _lanes(steps, w) + (num_steps, steps.shape[-2], w.shape[-1])
 
 
 def _gather_shape(steps, g):
-    return _lanes(steps, g, core=(2, 3)) + (steps.shape[-1], g.shape[-1])
+    return _lanes(steps, g) + (steps.shape[-1], g.shape[-1])
 
 
 def _target(kind, dtype):
