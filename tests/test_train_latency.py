@@ -11,7 +11,7 @@ import pytest
 
 import brainsim.event as ev
 from brainsim import train
-from brainsim.train import _latency, _latency_kernel
+from brainsim.train import _latency_kernel
 
 T, B, N, H = 9, 6, 13, 5
 RNG = np.random.default_rng(0)
