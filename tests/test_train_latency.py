@@ -37,10 +37,11 @@ def dense_loss(w):
 @pytest.fixture(params=["cpu_kernel", "jax"])
 def path(request):
     """The compiled FFI kernels or the pure-JAX reference (both must be exact)."""
-    if request.param == "cpu_kernel" and not ev.kernels_available():
+    if request.param == "cpu_kernel" and not _latency_kernel.built("float32"):
         if shutil.which("c++") is None and shutil.which("g++") is None:
             pytest.skip("no C++ compiler on this machine, so the optional kernels cannot exist")
-        pytest.fail("brainsim kernels are not built although a compiler exists; run "
+        pytest.fail("the latency kernels are not built (or the build is stale) although a "
+                    "compiler exists; run "
                     "`pip install -e .` or `python setup.py build_ext --inplace`", pytrace=False)
     ev.set_backend(request.param)
     yield request.param
@@ -120,9 +121,9 @@ CASES = [(dtype, n_batch, activity, seed)
 
 @pytest.fixture
 def kernel():
-    if not ev.kernels_available():
-        pytest.fail("the compiled kernels are not built; run `python setup.py build_ext --inplace`",
-                    pytrace=False)
+    if not (_latency_kernel.built("float32") and _latency_kernel.built("float64")):
+        pytest.fail("the latency kernels are not in the built extension (missing or stale); run "
+                    "`python setup.py build_ext --inplace`", pytrace=False)
     ev.set_backend("cpu_kernel")
     yield
     ev.set_backend("auto")

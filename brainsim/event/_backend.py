@@ -13,11 +13,12 @@ import os
 
 import jax
 
-__all__ = ["set_backend", "get_backend", "kernels_available", "use_kernel", "kernel_selected"]
+__all__ = ["set_backend", "get_backend", "kernels_available", "use_kernel", "kernel_selected",
+           "has_target"]
 
 _CHOICES = ("auto", "jax", "cpu_kernel")
 _ENV = "BRAINSIM_EVENT_BACKEND"
-_state = {"backend": None, "registered": None}
+_state = {"backend": None, "registered": None, "targets": frozenset()}
 
 
 def _check(name):
@@ -71,10 +72,17 @@ def kernels_available() -> bool:
         except ImportError:
             _state["registered"] = False
         else:
-            for name, capsule in _kernels_cpu.registrations().items():
+            targets = _kernels_cpu.registrations()
+            for name, capsule in targets.items():
                 jax.ffi.register_ffi_target(name, capsule, platform="cpu")
             _state["registered"] = True
+            _state["targets"] = frozenset(targets)
     return _state["registered"]
+
+
+def has_target(name: str) -> bool:
+    """Whether the built extension registers FFI target ``name`` (False for a stale build)."""
+    return kernels_available() and name in _state["targets"]
 
 
 def use_kernel(spec) -> bool:

@@ -10,8 +10,9 @@ computed before the time loop, so BPTT differentiates a cheap gather.
 On XLA:CPU the scatter and its gradient (a gather) run as compiled kernels of
 brainsim's FFI extension (``_latency_kernel``; XLA:CPU's own scatter is slower
 than the dense product). The dense one-hot product is the reference and the
-fallback: without the extension, on other backends, for dtypes other than
-float32/float64, or after ``brainsim.event.set_backend('jax')``.
+fallback: without the extension (or with a build that predates these kernels),
+on other backends, for dtypes other than float32/float64, or after
+``brainsim.event.set_backend('jax')``.
 """
 
 from __future__ import annotations
@@ -25,13 +26,13 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..event._backend import kernel_selected
-from ._latency_kernel import KERNEL_DTYPES, gather_p, scatter_p
+from ._latency_kernel import KERNEL_DTYPES, built, gather_p, scatter_p
 
 __all__ = ["first_spike_steps", "first_spike_current"]
 
 
 def _use_kernels(dtype: Any) -> bool:
-    return jnp.dtype(dtype) in KERNEL_DTYPES and kernel_selected()
+    return jnp.dtype(dtype) in KERNEL_DTYPES and kernel_selected() and built(dtype)
 
 
 def _dense(steps: jax.Array, w: jax.Array, num_steps: int) -> jax.Array:

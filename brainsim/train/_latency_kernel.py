@@ -18,7 +18,9 @@ import jax.numpy as jnp
 from jax.extend.core import Primitive
 from jax.interpreters import batching, mlir
 
-__all__ = ["KERNEL_DTYPES", "scatter_p", "gather_p"]
+from ..event._backend import has_target
+
+__all__ = ["KERNEL_DTYPES", "scatter_p", "gather_p", "built"]
 
 KERNEL_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
 
@@ -42,6 +44,12 @@ def _gather_shape(steps, g):
 
 def _target(kind, dtype):
     return f"brainsim_latency_{kind}_{jnp.dtype(dtype).name.replace('float', 'f')}"
+
+
+def built(dtype) -> bool:
+    """Whether the extension holds both kernels for ``dtype`` (an older build may lack them)."""
+    return jnp.dtype(dtype) in KERNEL_DTYPES and all(
+        has_target(_target(kind, dtype)) for kind in ("scatter", "gather"))
 
 
 def _scatter_ffi(steps, w, *, num_steps):
