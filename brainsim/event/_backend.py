@@ -5,7 +5,7 @@ the event-driven product as one XLA FFI call: on XLA:CPU a handful of microsecon
 tens that the jnp formulation spends in op overheads. The pure-JAX path stays the reference, the
 differentiation rules, and the fallback whenever the kernel cannot be used (extension missing,
 non-CPU default backend, dtypes other than float32 weights with bool/float32 events, formats
-without a kernel).
+without a kernel). The latency-input scatter and gather of brainsim.train follow the same choice.
 """
 from __future__ import annotations
 
@@ -13,11 +13,12 @@ import os
 
 import jax
 
-__all__ = ["set_backend", "get_backend", "kernels_available", "use_kernel"]
+__all__ = ["set_backend", "get_backend", "kernels_available", "use_kernel", "kernel_selected",
+           "has_target"]
 
 _CHOICES = ("auto", "jax", "cpu_kernel")
 _ENV = "BRAINSIM_EVENT_BACKEND"
-_state = {"backend": None, "registered": None}
+_state = {"backend": None, "registered": None, "targets": frozenset()}
 
 
 def _check(name):
@@ -71,16 +72,32 @@ def kernels_available() -> bool:
         except ImportError:
             _state["registered"] = False
         else:
-            for name, capsule in _kernels_cpu.registrations().items():
+            targets = _kernels_cpu.registrations()
+            for name, capsule in targets.items():
                 jax.ffi.register_ffi_target(name, capsule, platform="cpu")
             _state["registered"] = True
+            _state["targets"] = frozenset(targets)
     return _state["registered"]
+
+
+def has_target(name: str) -> bool:
+    """Whether the built extension registers FFI target ``name`` (False for a stale build)."""
+    return kernels_available() and name in _state["targets"]
 
 
 def use_kernel(spec) -> bool:
     """Whether products with operator ``spec`` should use the kernel (read when tracing)."""
     if getattr(spec, "kernel_csr", None) is None:
         return False
+    return kernel_selected()
+
+
+def kernel_selected() -> bool:
+    """Whether the selected backend runs the compiled kernels now (read when tracing).
+
+    Shared by every compiled kernel of brainsim (the event products, the latency input of
+    brainsim.train), so that one ``set_backend`` choice governs them all.
+    """
     b = get_backend()
     if b == "jax":
         return False

@@ -7,6 +7,9 @@
 // csr_scatter:  out[b, j] = sum_{i : x[b, i] != 0} v(b, i) * data[s],  s in indptr[i]..indptr[i+1],
 //               j = indices[s];  v = 1 if binary else x[b, i];  data of length 1 = one shared weight.
 // The rows of an ELL table (FixedNumPerPre) are the CSR rows with indptr[i] = i * k.
+//
+// latency_scatter / latency_gather (below): the first-spike input current of brainsim.train and
+// its weight gradient, the forward and backward of a custom_vjp (brainsim/train/_latency.py).
 #include <Python.h>
 
 #include <cstdint>
@@ -113,7 +116,149 @@ ffi::Error CsrScatterImpl(ffi::AnyBuffer x, ffi::Buffer<ffi::F32> data,
   return ffi::Error::Success();
 }
 
+// --------------------------------------------------------------------------- latency kernels
+// First-spike (latency) input current and its weight gradient (brainsim/train/_latency.py):
+//   latency_scatter:  out[t, b, h] = sum_{i : steps[b, i] = t} w[i, h],         0 <= t < T
+//   latency_gather:   dw[i, h]     = sum_{b : 0 <= steps[b, i] < T} g[steps[b, i], b, h]
+// A step outside [0, T) is no spike.  Sums run in ascending i (scatter) and b (gather) order.
+// Lanes as for csr_scatter: every vmap level prepends one lane dimension to every operand and
+// to the result, of size 1 where that operand is shared by the lanes.
+
+template <typename T>
+void LatencyScatterLane(const int32_t* steps, const T* w, int64_t B, int64_t N, int64_t H,
+                        int64_t Tn, T* out) {
+  std::memset(out, 0, sizeof(T) * static_cast<size_t>(Tn * B * H));
+  for (int64_t b = 0; b < B; ++b) {
+    const int32_t* sb = steps + b * N;
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t t = sb[i];
+      if (t < 0 || t >= Tn) continue;
+      T* o = out + (t * B + b) * H;
+      const T* wi = w + i * H;
+      for (int64_t h = 0; h < H; ++h) o[h] += wi[h];
+    }
+  }
+}
+
+template <typename T>
+void LatencyGatherLane(const int32_t* steps, const T* g, int64_t B, int64_t N, int64_t H,
+                       int64_t Tn, T* dw) {
+  std::memset(dw, 0, sizeof(T) * static_cast<size_t>(N * H));
+  for (int64_t b = 0; b < B; ++b) {
+    const int32_t* sb = steps + b * N;
+    for (int64_t i = 0; i < N; ++i) {
+      const int64_t t = sb[i];
+      if (t < 0 || t >= Tn) continue;
+      const T* gi = g + (t * B + b) * H;
+      T* d = dw + i * H;
+      for (int64_t h = 0; h < H; ++h) d[h] += gi[h];
+    }
+  }
+}
+
+// Strides of the lane dimensions of two operands and the result.  `a` and `b` are the operand
+// dimensions, `o` the result's; the last `core` dimensions of each are the unbatched ones.
+struct Lanes {
+  int64_t count = 1;
+  size_t k = 0;
+  int64_t n[8] = {0}, sa[8] = {0}, sb[8] = {0}, so[8] = {0};
+  void Offsets(int64_t l, int64_t& oa, int64_t& ob, int64_t& oo) const {
+    oa = ob = oo = 0;
+    for (size_t d = k; d-- > 0;) {
+      const int64_t j = l % n[d];
+      l /= n[d];
+      oa += j * sa[d]; ob += j * sb[d]; oo += j * so[d];
+    }
+  }
+};
+
+bool MakeLanes(ffi::Span<const int64_t> a, ffi::Span<const int64_t> b, ffi::Span<const int64_t> o,
+               size_t core_a, size_t core_b, size_t core_o, Lanes& L) {
+  if (a.size() < core_a || b.size() < core_b || o.size() < core_o) return false;
+  L.k = a.size() - core_a;
+  if (L.k > 8 || b.size() - core_b != L.k || o.size() - core_o != L.k) return false;
+  int64_t ba = 1, bb = 1, bo = 1;
+  for (size_t d = L.k; d < a.size(); ++d) ba *= a[d];
+  for (size_t d = L.k; d < b.size(); ++d) bb *= b[d];
+  for (size_t d = L.k; d < o.size(); ++d) bo *= o[d];
+  for (size_t d = L.k; d-- > 0;) {
+    L.n[d] = o[d];
+    if ((a[d] != 1 && a[d] != o[d]) || (b[d] != 1 && b[d] != o[d])) return false;
+    L.sa[d] = a[d] == 1 ? 0 : ba;
+    L.sb[d] = b[d] == 1 ? 0 : bb;
+    L.so[d] = bo;
+    ba *= a[d]; bb *= b[d]; bo *= o[d];
+    L.count *= o[d];
+  }
+  return true;
+}
+
+template <ffi::DataType DT>
+ffi::Error LatencyScatterImpl(ffi::Buffer<ffi::S32> steps, ffi::Buffer<DT> w,
+                              ffi::ResultBuffer<DT> out) {
+  auto sd = steps.dimensions();
+  auto wd = w.dimensions();
+  auto od = out->dimensions();
+  Lanes L;
+  if (!MakeLanes(sd, wd, od, 2, 2, 3, L)) {
+    return ffi::Error::InvalidArgument(
+        "latency_scatter: steps (..., B, N), w (..., N, H), out (..., T, B, H) with matching lanes");
+  }
+  const size_t k = L.k;
+  const int64_t B = sd[k], N = sd[k + 1], H = wd[k + 1], Tn = od[k];
+  if (wd[k] != N || od[k + 1] != B || od[k + 2] != H) {
+    return ffi::Error::InvalidArgument("latency_scatter: inconsistent shapes");
+  }
+  for (int64_t l = 0; l < L.count; ++l) {
+    int64_t os, ow, oo;
+    L.Offsets(l, os, ow, oo);
+    LatencyScatterLane(steps.typed_data() + os, w.typed_data() + ow, B, N, H, Tn,
+                       out->typed_data() + oo);
+  }
+  return ffi::Error::Success();
+}
+
+template <ffi::DataType DT>
+ffi::Error LatencyGatherImpl(ffi::Buffer<ffi::S32> steps, ffi::Buffer<DT> g,
+                             ffi::ResultBuffer<DT> dw) {
+  auto sd = steps.dimensions();
+  auto gd = g.dimensions();
+  auto od = dw->dimensions();
+  Lanes L;
+  if (!MakeLanes(sd, gd, od, 2, 3, 2, L)) {
+    return ffi::Error::InvalidArgument(
+        "latency_gather: steps (..., B, N), g (..., T, B, H), dw (..., N, H) with matching lanes");
+  }
+  const size_t k = L.k;
+  const int64_t B = sd[k], N = sd[k + 1], Tn = gd[k], H = gd[k + 2];
+  if (gd[k + 1] != B || od[k] != N || od[k + 1] != H) {
+    return ffi::Error::InvalidArgument("latency_gather: inconsistent shapes");
+  }
+  for (int64_t l = 0; l < L.count; ++l) {
+    int64_t os, og, oo;
+    L.Offsets(l, os, og, oo);
+    LatencyGatherLane(steps.typed_data() + os, g.typed_data() + og, B, N, H, Tn,
+                      dw->typed_data() + oo);
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
+
+#define BRAINSIM_LATENCY_HANDLERS(SUFFIX, DT)                                                    \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLatencyScatter##SUFFIX, LatencyScatterImpl<DT>,          \
+                                ffi::Ffi::Bind()                                                 \
+                                    .Arg<ffi::Buffer<ffi::S32>>() /* steps (B, N) */             \
+                                    .Arg<ffi::Buffer<DT>>()       /* w (N, H) */                 \
+                                    .Ret<ffi::Buffer<DT>>());     /* out (T, B, H) */            \
+  XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimLatencyGather##SUFFIX, LatencyGatherImpl<DT>,            \
+                                ffi::Ffi::Bind()                                                 \
+                                    .Arg<ffi::Buffer<ffi::S32>>() /* steps (B, N) */             \
+                                    .Arg<ffi::Buffer<DT>>()       /* g (T, B, H) */              \
+                                    .Ret<ffi::Buffer<DT>>());     /* dw (N, H) */
+
+BRAINSIM_LATENCY_HANDLERS(F32, ffi::F32)
+BRAINSIM_LATENCY_HANDLERS(F64, ffi::F64)
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrScatter, CsrScatterImpl,
                               ffi::Ffi::Bind()
@@ -126,15 +271,27 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrScatter, CsrScatterImpl,
 
 // --------------------------------------------------------------------------- Python module
 static PyObject* Registrations(PyObject*, PyObject*) {
+  const struct {
+    const char* name;
+    void* handler;
+  } kTargets[] = {
+      {"brainsim_csr_scatter", reinterpret_cast<void*>(&BrainsimCsrScatter)},
+      {"brainsim_latency_scatter_f32", reinterpret_cast<void*>(&BrainsimLatencyScatterF32)},
+      {"brainsim_latency_scatter_f64", reinterpret_cast<void*>(&BrainsimLatencyScatterF64)},
+      {"brainsim_latency_gather_f32", reinterpret_cast<void*>(&BrainsimLatencyGatherF32)},
+      {"brainsim_latency_gather_f64", reinterpret_cast<void*>(&BrainsimLatencyGatherF64)},
+  };
   PyObject* d = PyDict_New();
   if (d == nullptr) return nullptr;
-  PyObject* cap = PyCapsule_New(reinterpret_cast<void*>(&BrainsimCsrScatter), nullptr, nullptr);
-  if (cap == nullptr || PyDict_SetItemString(d, "brainsim_csr_scatter", cap) != 0) {
-    Py_XDECREF(cap);
-    Py_DECREF(d);
-    return nullptr;
+  for (const auto& t : kTargets) {
+    PyObject* cap = PyCapsule_New(t.handler, nullptr, nullptr);
+    if (cap == nullptr || PyDict_SetItemString(d, t.name, cap) != 0) {
+      Py_XDECREF(cap);
+      Py_DECREF(d);
+      return nullptr;
+    }
+    Py_DECREF(cap);
   }
-  Py_DECREF(cap);
   return d;
 }
 

@@ -7,9 +7,12 @@ instead of the ``T * B * n_in * n_out`` multiply-adds of the dense product
 (about 250 times fewer for Fashion-MNIST at ``T = 100``). The product is
 computed before the time loop, so BPTT differentiates a cheap gather.
 
-On CPU the scatter and its gradient run as small numba kernels through
-``jax.pure_callback`` (XLA:CPU's own scatter is slower than the dense product);
-without numba, or on other backends, the dense one-hot product is used.
+On XLA:CPU the scatter and its gradient (a gather) run as compiled kernels of
+brainsim's FFI extension (``_latency_kernel``; XLA:CPU's own scatter is slower
+than the dense product). The dense one-hot product is the reference and the
+fallback: without the extension (or with a build that predates these kernels),
+on other backends, for dtypes other than float32/float64, or after
+``brainsim.event.set_backend('jax')``.
 """
 
 from __future__ import annotations
@@ -22,55 +25,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..event._backend import kernel_selected
+from ._latency_kernel import KERNEL_DTYPES, built, gather_p, scatter_p
+
 __all__ = ["first_spike_steps", "first_spike_current"]
 
-try:  # a declared dependency; the guard keeps brainsim importable on exotic platforms
-    import numba as _numba
-except ImportError:  # pragma: no cover
-    _numba = None
 
-_KERNELS: dict[str, Any] = {}
-
-
-def _kernels() -> tuple[Any, Any]:
-    """Compile the two kernels once per process (lazily: numba compiles in ~1 s)."""
-    if not _KERNELS:
-        nb = _numba
-
-        @nb.njit(parallel=True, cache=False)
-        def scatter(steps, w, num_steps):  # pragma: no cover - numba-compiled
-            n_batch, n_in = steps.shape
-            n_out = w.shape[1]
-            out = np.zeros((num_steps, n_batch, n_out), w.dtype)
-            # one sample per thread: the rows written never overlap
-            for b in nb.prange(n_batch):
-                for i in range(n_in):
-                    t = steps[b, i]
-                    if 0 <= t < num_steps:
-                        for h in range(n_out):
-                            out[t, b, h] += w[i, h]
-            return out
-
-        @nb.njit(parallel=True, cache=False)
-        def gather(steps, g):  # pragma: no cover - numba-compiled
-            num_steps, n_batch, n_out = g.shape
-            n_in = steps.shape[1]
-            dw = np.zeros((n_in, n_out), g.dtype)
-            # one input per thread: each thread owns its row of dW
-            for i in nb.prange(n_in):
-                for b in range(n_batch):
-                    t = steps[b, i]
-                    if 0 <= t < num_steps:
-                        for h in range(n_out):
-                            dw[i, h] += g[t, b, h]
-            return dw
-
-        _KERNELS["scatter"], _KERNELS["gather"] = scatter, gather
-    return _KERNELS["scatter"], _KERNELS["gather"]
-
-
-def _use_kernels() -> bool:
-    return _numba is not None and jax.default_backend() == "cpu"
+def _use_kernels(dtype: Any) -> bool:
+    return jnp.dtype(dtype) in KERNEL_DTYPES and kernel_selected() and built(dtype)
 
 
 def _dense(steps: jax.Array, w: jax.Array, num_steps: int) -> jax.Array:
@@ -78,36 +40,27 @@ def _dense(steps: jax.Array, w: jax.Array, num_steps: int) -> jax.Array:
     return jnp.einsum("tbi,ih->tbh", onehot, w)
 
 
-def _host_scatter(steps: Any, w: Any, num_steps: int) -> np.ndarray:
-    scatter, _ = _kernels()
-    return scatter(np.asarray(steps), np.asarray(w), num_steps)
+def _dense_grad(steps: jax.Array, g: jax.Array, num_steps: int) -> jax.Array:
+    onehot = (steps[None] == jnp.arange(num_steps)[:, None, None]).astype(g.dtype)
+    return jnp.einsum("tbi,tbh->ih", onehot, g)
 
 
-def _host_gather(steps: Any, g: Any) -> np.ndarray:
-    _, gather = _kernels()
-    return gather(np.asarray(steps), np.asarray(g))
+# `kernel` (the backend choice) is a static argument so that it keys custom_vjp's trace cache:
+# a later set_backend then applies to new traces of the same shapes
+@partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _current(steps: jax.Array, w: jax.Array, num_steps: int, kernel: bool) -> jax.Array:
+    if kernel:
+        return scatter_p.bind(steps, w, num_steps=num_steps)
+    return _dense(steps, w, num_steps)
 
 
-@partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _current(steps: jax.Array, w: jax.Array, num_steps: int) -> jax.Array:
-    if not _use_kernels():
-        return _dense(steps, w, num_steps)
-    shape = jax.ShapeDtypeStruct((num_steps, steps.shape[0], w.shape[1]), w.dtype)
-    return jax.pure_callback(partial(_host_scatter, num_steps=num_steps), shape, steps, w)
+def _current_fwd(steps, w, num_steps, kernel):
+    return _current(steps, w, num_steps, kernel), steps
 
 
-def _current_fwd(steps, w, num_steps):
-    return _current(steps, w, num_steps), steps
-
-
-def _current_bwd(num_steps, res, g):
+def _current_bwd(num_steps, kernel, res, g):
     steps = res
-    if _use_kernels():
-        shape = jax.ShapeDtypeStruct((steps.shape[1], g.shape[2]), g.dtype)
-        dw = jax.pure_callback(_host_gather, shape, steps, g)
-    else:
-        onehot = (steps[None] == jnp.arange(num_steps)[:, None, None]).astype(g.dtype)
-        dw = jnp.einsum("tbi,tbh->ih", onehot, g)
+    dw = gather_p.bind(steps, g) if kernel else _dense_grad(steps, g, num_steps)
     # integer steps have no cotangent
     return np.zeros(steps.shape, jax.dtypes.float0), dw
 
@@ -197,5 +150,5 @@ def first_spike_current(steps: Any, weight: Any, num_steps: int) -> Any:
         )
     if not jnp.issubdtype(w.dtype, jnp.floating):
         w = w.astype(jnp.result_type(float))
-    out = _current(steps.astype(jnp.int32), w, int(num_steps))
+    out = _current(steps.astype(jnp.int32), w, int(num_steps), _use_kernels(w.dtype))
     return out if unit is None else u.Quantity(out, unit=unit)
