@@ -4,10 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+import importlib.util
+
 import numpy as np
-from tqdm.auto import tqdm
 
 __all__ = ["ProgressBar"]
+
+
+def _tqdm() -> type:
+    # tqdm.auto picks the notebook widget inside Jupyter, and warns ("IProgress not
+    # found") on every bar when ipywidgets is missing: use the text bar then.
+    if importlib.util.find_spec("ipywidgets") is None:
+        from tqdm.std import tqdm
+    else:
+        from tqdm.auto import tqdm
+    return tqdm
 
 
 class ProgressBar:
@@ -52,7 +63,7 @@ class ProgressBar:
             self._bar.close()
             self._bar = None
         if self._bar is None:
-            self._bar = tqdm(total=self.total, desc=self.desc, unit="step",
+            self._bar = _tqdm()(total=self.total, desc=self.desc, unit="step",
                              dynamic_ncols=True, leave=True)
         self._bar.update(done - self._bar.n)
         if done >= self.total:
