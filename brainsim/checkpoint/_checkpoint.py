@@ -184,6 +184,10 @@ def _remove_stale_temporaries(path: Path) -> None:
 def save_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = True) -> Path:
     """Save every state of ``model`` (units included) to ``path``.
 
+    The runner's clock of ``model`` (of each module of a dict) is saved too, so
+    that runs after :func:`load_checkpoint` continue from the saved time: the same
+    ``res.t`` and the same ``inputs(t)`` as an uninterrupted run.
+
     Parameters
     ----------
     path : str or path-like
@@ -198,10 +202,6 @@ def save_checkpoint(path: str | os.PathLike, model: Any, include_rng: bool = Tru
     include_rng : bool
         Also save the global :mod:`brainsim.random` key, so that a run that
         draws random numbers continues identically after loading.
-
-    The runner's clock of ``model`` (of each module of a dict) is saved too, so
-    that runs after :func:`load_checkpoint` continue from the saved time: the same
-    ``res.t`` and the same ``inputs(t)`` as an uninterrupted run.
 
     Returns
     -------
