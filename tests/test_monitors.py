@@ -260,3 +260,15 @@ def test_spike_record_in_a_streamed_run(tmp_path, monkeypatch):
     assert ref.sum() > 3
     np.testing.assert_array_equal(res["spk"].dense(), ref)
     np.testing.assert_array_equal(res["spk"].i, np.nonzero(ref)[1])
+
+
+def test_a_monitor_subclass_must_define_record_and_finish():
+    from brainsim.runner._monitors import _Monitor
+
+    class Half(_Monitor):
+        pass
+
+    with pytest.raises(TypeError, match=r"Half must define record\(\)"):
+        Half().record()
+    with pytest.raises(TypeError, match=r"Half must define finish\(data, t, dt\)"):
+        Half().finish(None, None, None)

@@ -84,7 +84,8 @@ class _Monitor:
         every step: the runner stacks them into the record that
         :meth:`finish` receives.
         """
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define record() returning this step's "
+                        "value (an array or quantity of the same shape every step).")
 
     def finish(self, data: Any, t: Any, dt: Any) -> Any:
         """Turn the stacked per-step values into the record the run returns.
@@ -98,7 +99,8 @@ class _Monitor:
         dt : Quantity (time)
             The time step of the run.
         """
-        raise NotImplementedError
+        raise TypeError(f"{type(self).__name__} must define finish(data, t, dt) turning the "
+                        "stacked per-step values into the record the run returns.")
 
 
 class SpikeMonitor(_Monitor):
