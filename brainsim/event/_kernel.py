@@ -4,26 +4,21 @@
 with ``indices[s] = j``; ``v = 1`` for binary events, else ``x[b, i]``; ``data`` of length 1 is
 one shared weight (the rule of ``_kernels_cpu.cc``).
 
-Why a primitive: ``jax.ffi.ffi_call``'s ``vmap_method`` is on its way out in favour of batching
-rules; this one gives every ``vmap`` level a lane dimension that the handler walks, so a vmap
-over events or weights stays one kernel call. Derivatives and transposes are never taken through
-it: they are pure JAX (``_engine``).
+It is a primitive with a lane batching rule (``_ffi.lane_primitive``), so a vmap over events
+or weights stays one kernel call. Derivatives and transposes are never taken through it: they
+are pure JAX (``_engine``).
 """
 from __future__ import annotations
-
-from functools import lru_cache, partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.extend.core import Primitive
-from jax.interpreters import batching, mlir
+
+from ._ffi import lane_primitive
 
 __all__ = ["scatter_kernel"]
 
 _TARGET = "brainsim_csr_scatter"
-
-scatter_p = Primitive("brainsim_event_scatter")
 
 
 def _out_shape(x, data, indices, indptr, q):
@@ -38,28 +33,10 @@ def _ffi(x, data, indices, indptr, *, q, binary):
     return call(x, data, indices, indptr, binary=np.int64(binary))
 
 
-@lru_cache(maxsize=None)
-def _jitted(q, binary):
-    return jax.jit(partial(_ffi, q=q, binary=binary))
-
-
-def _abstract_eval(x, data, indices, indptr, *, q, binary):
-    return jax.core.ShapedArray(_out_shape(x, data, indices, indptr, q), jnp.float32)
-
-
-scatter_p.def_impl(lambda *args, q, binary: _jitted(q, binary)(*args))
-scatter_p.def_abstract_eval(_abstract_eval)
-mlir.register_lowering(scatter_p, mlir.lower_fun(_ffi, multiple_results=False), platform="cpu")
-
-
-def _batch_rule(args, dims, *, q, binary):
-    # every vmap level prepends one lane dimension to every operand, of size 1 where the operand
-    # is shared; the handler walks the lanes with zero strides for those (one call, no copies)
-    lanes = [jnp.expand_dims(a, 0) if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
-    return scatter_p.bind(*lanes, q=q, binary=binary), 0
-
-
-batching.primitive_batchers[scatter_p] = _batch_rule
+scatter_p = lane_primitive(
+    "brainsim_event_scatter", _ffi,
+    lambda x, data, indices, indptr, *, q, binary: (_out_shape(x, data, indices, indptr, q),
+                                                    jnp.float32))
 
 
 def scatter_kernel(spec, binary, theta, struct, X):

@@ -44,7 +44,7 @@ void ScatterRows(const XT* x, int64_t B, int64_t p, int64_t q, const float* data
   }
 }
 
-// Under jax.vmap the call uses vmap_method="expand_dims": every vmapped level prepends one lane
+// Under jax.vmap the batching rule of brainsim/event/_ffi.py prepends, per vmapped level, one lane
 // dimension to every operand and to the result, of size 1 where that operand is shared by the
 // lanes.  So one call covers the whole batch: each lane reads its own or the shared operands,
 // without copies, and a vmap over the events never becomes a loop of calls.

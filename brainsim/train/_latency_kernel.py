@@ -4,28 +4,22 @@
 ``gather_p``: ``dw[i, h] = sum_{b: 0 <= steps[b, i] < T} g[steps[b, i], b, h]``, its transpose
 in ``w`` (the rules of ``brainsim/event/_kernels_cpu.cc``). float32 and float64 only.
 
-The same mechanism as the event kernel (``brainsim.event._kernel``): a primitive whose batching
-rule gives every ``vmap`` level a lane dimension that the handler walks, instead of
-``jax.ffi.ffi_call``'s deprecated ``vmap_method``; a vmap stays one kernel call. Derivatives are
+Made by the same mechanism as the event kernel (``brainsim.event._ffi.lane_primitive``): a
+primitive whose batching rule gives every ``vmap`` level a lane dimension that the handler
+walks; a vmap stays one kernel call. Derivatives are
 defined outside, by the ``custom_vjp`` of ``_latency``.
 """
 from __future__ import annotations
 
-from functools import lru_cache, partial
-
 import jax
 import jax.numpy as jnp
-from jax.extend.core import Primitive
-from jax.interpreters import batching, mlir
 
 from ..event._backend import has_target
+from ..event._ffi import lane_primitive
 
 __all__ = ["KERNEL_DTYPES", "scatter_p", "gather_p", "built"]
 
 KERNEL_DTYPES = (jnp.dtype(jnp.float32), jnp.dtype(jnp.float64))
-
-scatter_p = Primitive("brainsim_latency_scatter")
-gather_p = Primitive("brainsim_latency_gather")
 
 
 def _lanes(steps, other):
@@ -62,32 +56,9 @@ def _gather_ffi(steps, g):
     return jax.ffi.ffi_call(_target("gather", g.dtype), out)(steps, g)
 
 
-@lru_cache(maxsize=None)
-def _jitted_scatter(num_steps):
-    return jax.jit(partial(_scatter_ffi, num_steps=num_steps))
-
-
-_jitted_gather = jax.jit(_gather_ffi)
-
-scatter_p.def_impl(lambda steps, w, *, num_steps: _jitted_scatter(num_steps)(steps, w))
-scatter_p.def_abstract_eval(lambda steps, w, *, num_steps: jax.core.ShapedArray(
-    _scatter_shape(steps, w, num_steps), w.dtype))
-mlir.register_lowering(scatter_p, mlir.lower_fun(_scatter_ffi, multiple_results=False),
-                       platform="cpu")
-
-gather_p.def_impl(lambda steps, g: _jitted_gather(steps, g))
-gather_p.def_abstract_eval(lambda steps, g: jax.core.ShapedArray(_gather_shape(steps, g), g.dtype))
-mlir.register_lowering(gather_p, mlir.lower_fun(_gather_ffi, multiple_results=False),
-                       platform="cpu")
-
-
-def _lane_args(args, dims):
-    # one new leading lane dimension per vmap level, of size 1 for an unbatched operand: the
-    # handler walks it with stride 0 (no broadcast copies)
-    return [jnp.expand_dims(a, 0) if d is None else jnp.moveaxis(a, d, 0) for a, d in zip(args, dims)]
-
-
-batching.primitive_batchers[scatter_p] = \
-    lambda args, dims, *, num_steps: (scatter_p.bind(*_lane_args(args, dims), num_steps=num_steps), 0)
-batching.primitive_batchers[gather_p] = \
-    lambda args, dims: (gather_p.bind(*_lane_args(args, dims)), 0)
+scatter_p = lane_primitive(
+    "brainsim_latency_scatter", _scatter_ffi,
+    lambda steps, w, *, num_steps: (_scatter_shape(steps, w, num_steps), w.dtype))
+gather_p = lane_primitive(
+    "brainsim_latency_gather", _gather_ffi,
+    lambda steps, g: (_gather_shape(steps, g), g.dtype))
