@@ -36,6 +36,26 @@ __all__ = ["Clocked"]
 
 # the key under which a clocked module hands its collected jumps to its update
 _RELEASE_KEY = "_bs_clock_release"
+# while clocked updates run: the network's dt, and whether each of them is really updated
+_NETWORK_DT: list = []
+_GATES: list = []
+
+
+def gate(inp: Any) -> Any:
+    """An input registered by a clocked update: zero on the steps that update is masked."""
+    if not _GATES:
+        return inp
+    gates = list(_GATES)
+    if callable(inp):
+        return lambda *a, **k: _gated(gates, inp(*a, **k))
+    return _gated(gates, inp)
+
+
+def _gated(gates: list, value: Any) -> Any:
+    for active in gates:
+        if active is not True:
+            value = _zero_unless(active, value)
+    return value
 
 
 def _check_clock_dt(where: str, dt: Any) -> Any:
@@ -81,8 +101,12 @@ def clock_of(module: Any) -> Any:
     return None
 
 
+def _network_dt() -> Any:
+    return _NETWORK_DT[-1] if _NETWORK_DT else environ.get_dt()
+
+
 def _steps_per_update(module: Any, own: Any) -> int:
-    net = environ.get_dt()
+    net = _network_dt()
     with jax.ensure_compile_time_eval():
         ratio = float(own / net)
     k = int(round(ratio))
@@ -100,7 +124,7 @@ def _active(k: int, own: Any) -> Any:
         t = environ.get_t()
     except ValueError:   # outside a loop there is no clock: every call is an update
         return True
-    net = environ.get_dt()
+    net = _network_dt()
     step = jnp.round(u.maybe_decimal(t / net)).astype(jnp.int32)
     return jnp.mod(step, k) == 0
 
@@ -189,12 +213,17 @@ class Clocked:
         own = self._bs_clock_dt
         k = _steps_per_update(self, own)
         active = _active(k, own)
+        net = _network_dt()
         with StateTrace() as trace:
             args, kwargs = self._bs_collect(active, args, kwargs)
+            _NETWORK_DT.append(net)
+            _GATES.append(active)
             try:
                 with environ.context(dt=own):
                     out = self.update(*args, **kwargs)
             finally:
+                _GATES.pop()
+                _NETWORK_DT.pop()
                 self._bs_after_update()
             written = [(s, s._value, trace._original[trace._index[id(s)]])
                        for s in trace.written_states()]

@@ -6,7 +6,7 @@ import contextlib
 import functools
 from typing import Any, Callable, Iterator, Sequence
 
-from ._clock import Clocked, clocked_call
+from ._clock import Clocked, clocked_call, gate
 from ._module import Module
 from ._state import _RESETTING
 
@@ -233,7 +233,7 @@ def _register(module: DynamicsModule, table: dict, key: Any, inp: Any, kind: str
             f"A {kind} input is already registered under key {key!r} on '{module._path()}'. "
             "How to fix: use a distinct key per source, or call remove_input(key) first."
         )
-    table[key] = inp
+    table[key] = gate(inp)   # on a slow clock: nothing between its updates
 
 
 def _sum(table: dict, total: Any, args: tuple, kwargs: dict) -> Any:

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import environ, surrogate
+from .._clock import gate
 from .._dynamics import DynamicsModule
 from .._errors import UnitMismatchError
 from .._state import HiddenState, ParamState, ShortTermState, State
@@ -46,7 +47,7 @@ class _VariableTarget:
         if key in table:
             raise ValueError(f"A delta input is already registered under key {key!r} on "
                              f"'{self.group._path()}.{self.name}'.")
-        table[key] = inp
+        table[key] = gate(inp)
 
     def add_current_input(self, key: Any, inp: Any) -> None:
         raise TypeError(f"'{self.group._path()}.{self.name}' receives jumps (delta inputs) "
