@@ -43,6 +43,11 @@ def _conn(fmt, mask):
         return jnp.asarray(mask, jnp.float32)
     if fmt == "csr":
         return event.CSR.from_coo(rows, cols, np.float32(1.), shape=mask.shape)
+    if fmt == "csc":
+        return event.CSC.from_dense(np.asarray(mask, np.float32))
+    if fmt == "fixed":                   # the same number of targets in every row
+        idx = np.stack([np.nonzero(row)[0] for row in mask])
+        return event.FixedNumPerPre((1., idx), shape=mask.shape)
     raise ValueError(fmt)
 
 
@@ -63,7 +68,7 @@ def _brian_loop(s_pre, s_post, rows, cols, w0, dt):
     return w
 
 
-@pytest.mark.parametrize("fmt", ["dense", "csr", "jitc"])
+@pytest.mark.parametrize("fmt", ["dense", "csr", "csc", "fixed", "jitc"])
 def test_stdp_strings_match_loop_and_builtin_stdp(fmt):
     rng = np.random.default_rng(0)
     T, n_pre, n_post, dt = 600, 6, 4, 0.1
@@ -72,6 +77,11 @@ def test_stdp_strings_match_loop_and_builtin_stdp(fmt):
     if fmt == "jitc":
         conn = event.JITCScalarR((1., 0.6, 3), shape=(n_pre, n_post))
         mask = np.asarray(conn.todense()) != 0
+    elif fmt == "fixed":
+        mask = np.zeros((n_pre, n_post), bool)
+        for i in range(n_pre):
+            mask[i, rng.permutation(n_post)[:2]] = True
+        conn = _conn(fmt, mask)
     else:
         mask = rng.random((n_pre, n_post)) < 0.6
         conn = _conn(fmt, mask)

@@ -174,6 +174,12 @@ class Projection(Clocked, Module):
     Anything else is refused with a ``TypeError`` naming ``comm``; weights
     holding NaN or inf are refused with a ``ValueError``.
 
+    Every projection takes ``dt=`` (keyword), its own time step, a whole
+    multiple ``k`` of the network's (see :class:`brainsim.DynamicsModule`):
+    it then adds up the presynaptic spikes of every step and delivers the
+    counts on every ``k``-th step (a delay is counted in its own steps), so
+    no spike is lost or delivered twice.
+
     Examples
     --------
     Plastic weights: the projection reads the state at every step.
