@@ -222,3 +222,17 @@ class _Net2(brainsim.DynamicsModule):
         self.p()
         self.G()
         return self.G.v.value
+
+
+def test_slow_module_with_a_batch_axis_equals_each_lane_alone():
+    k, T = 3, 90
+    xs = jnp.array([[1.3, 1.6, 2.5], [2.2, 1.1, 3.0]]) * u.mV
+    with brainsim.environ.context(dt=DT):
+        slow = brainsim.init_states(_builtin(k * DT), batch_size=2)
+        got = np.asarray(brainsim.for_loop(lambda: slow(xs), length=T))
+        lanes = []
+        for b in range(2):
+            one = brainsim.init_states(_builtin(k * DT))
+            lanes.append(np.asarray(brainsim.for_loop(lambda: one(xs[b]), length=T)))
+    assert got.sum() >= 5
+    np.testing.assert_array_equal(got, np.stack(lanes, axis=1))
