@@ -30,12 +30,14 @@ import jax
 import jax.numpy as jnp
 
 from . import environ
-from ._state import HiddenState, State, StateTrace
+from ._state import HiddenState, StateTrace
 
 __all__ = ["Clocked"]
 
 # the key under which a clocked module hands its collected jumps to its update
 _RELEASE_KEY = "_bs_clock_release"
+# the attributes holding what a clock collects between updates: never masked
+_COLLECTING = ("clock_pending", "clock_spikes")
 # while clocked updates run: the network's dt, and whether each of them is really updated
 _NETWORK_DT: list = []
 _GATES: list = []
@@ -118,7 +120,7 @@ def _steps_per_update(module: Any, own: Any) -> int:
     return k
 
 
-def _active(k: int, own: Any) -> Any:
+def _active(k: int) -> Any:
     """Whether the module is updated on this step: ``t`` is a multiple of its ``dt``."""
     try:
         t = environ.get_t()
@@ -212,7 +214,7 @@ class Clocked:
     def _bs_clocked_call(self, args: tuple, kwargs: dict) -> Any:
         own = self._bs_clock_dt
         k = _steps_per_update(self, own)
-        active = _active(k, own)
+        active = _active(k)
         net = _network_dt()
         with StateTrace() as trace:
             args, kwargs = self._bs_collect(active, args, kwargs)
@@ -228,7 +230,7 @@ class Clocked:
             written = [(s, s._value, trace._original[trace._index[id(s)]])
                        for s in trace.written_states()]
         for state, new, old in written:
-            if active is True or (state._attr or "").startswith("clock_"):
+            if active is True or (state._attr or "").split(".")[0] in _COLLECTING:
                 # what a clock collects between updates manages itself
                 state.value = new
             elif state._attr == "spike":

@@ -58,7 +58,9 @@ class DynamicsModule(Clocked, Module):
         ``t`` is a multiple of its ``dt``, with a step of its ``dt`` (which
         :func:`brainsim.environ.get_dt` returns inside its update and its
         ``init_state``). Jumps registered between two updates are summed
-        and delivered at the next; currents are sampled at the updates; its
+        and delivered at the next; currents and the arguments of the call
+        are taken at the updates (projections and ``Synapses`` count their
+        presynaptic spikes over the steps in between instead); its
         states hold their values in between, except ``spike``, which is 0
         there, and the call returns zeros on those steps: each spike is
         emitted once. A ``dt`` that is not a whole multiple of the
