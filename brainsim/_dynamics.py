@@ -6,6 +6,7 @@ import contextlib
 import functools
 from typing import Any, Callable, Iterator, Sequence
 
+from ._clock import Clocked, clocked_call, gate
 from ._module import Module
 from ._state import _RESETTING
 
@@ -34,7 +35,7 @@ def _as_size(in_size: Size) -> tuple[int, ...]:
     return size
 
 
-class DynamicsModule(Module):
+class DynamicsModule(Clocked, Module):
     """Base class of models that evolve in time: neurons, synapses, networks.
 
     Subclasses create their states in :meth:`init_state` and advance them by
@@ -50,6 +51,20 @@ class DynamicsModule(Module):
         The shape of the population (without batch axis).
     name : str, optional
         Name of the module when it is the root of a model.
+    dt : Quantity (time), optional
+        The module's own time step, an integer multiple ``k`` of the
+        network's ``dt`` (every subclass accepts ``dt=`` at construction,
+        keyword only). The module is then updated only on the steps where
+        ``t`` is a multiple of its ``dt``, with a step of its ``dt`` (which
+        :func:`brainsim.environ.get_dt` returns inside its update and its
+        ``init_state``). Jumps registered between two updates are summed
+        and delivered at the next; currents and the arguments of the call
+        are taken at the updates (projections and ``Synapses`` count their
+        presynaptic spikes over the steps in between instead); its
+        states hold their values in between, except ``spike``, which is 0
+        there, and the call returns zeros on those steps: each spike is
+        emitted once. A ``dt`` that is not a whole multiple of the
+        network's is refused with a ``ValueError`` when it runs.
 
     Examples
     --------
@@ -135,7 +150,10 @@ class DynamicsModule(Module):
                 "How to fix: call brainsim.init_states(model) on the model (or on the "
                 "network that holds it) once, before running it."
             )
-        return self.update(*args, **kwargs)
+        return clocked_call(self, args, kwargs)
+
+    def _bs_clock_inputs(self) -> dict[str, dict]:
+        return {"delta": self._bs_delta_inputs}
 
     def __getitem__(self, item: slice) -> Any:
         """``population[a:b]``: a view of neurons ``a`` to ``b - 1`` sharing this one's states.
@@ -217,7 +235,7 @@ def _register(module: DynamicsModule, table: dict, key: Any, inp: Any, kind: str
             f"A {kind} input is already registered under key {key!r} on '{module._path()}'. "
             "How to fix: use a distinct key per source, or call remove_input(key) first."
         )
-    table[key] = inp
+    table[key] = gate(inp)   # on a slow clock: nothing between its updates
 
 
 def _sum(table: dict, total: Any, args: tuple, kwargs: dict) -> Any:

@@ -8,6 +8,7 @@ error messages.
 
 from __future__ import annotations
 
+import contextlib
 import weakref
 from typing import Any, Callable, Iterator
 
@@ -289,8 +290,21 @@ def _lifecycle(model: Module, method: str, batch_size: int | None) -> None:
         raise ValueError(
             f"batch_size must be None or a positive int, got {batch_size!r}."
         )
+    from . import environ
+    from ._clock import clock_of
     for module in [model, *model.modules()]:
-        getattr(module, method)(batch_size)
+        # a module on its own clock (or inside one) sizes its buffers with that clock's dt
+        dt = clock_of(module)
+        with environ.context(dt=dt) if dt is not None else contextlib.nullcontext():
+            getattr(module, method)(batch_size)
+            init_clock = getattr(module, "_bs_init_clock", None)
+            if init_clock is not None:
+                before = _state._RESETTING[0]
+                _state._RESETTING[0] = before or method == "reset_state"
+                try:
+                    init_clock(batch_size)
+                finally:
+                    _state._RESETTING[0] = before
         module.__dict__.pop("_bs_time_ms", None)  # the runner's clock restarts at 0
 
 

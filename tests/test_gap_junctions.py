@@ -47,8 +47,9 @@ def test_sparse_conductances_equal_dense():
     G = np.array([[0., 5., 0.], [5., 0., 2.], [0., 2., 0.]], np.float32)
     pre, post = np.nonzero(G)
     csr = event.CSR.from_coo(pre, post, G[pre, post] * u.nS, shape=(3, 3))
+    csc = event.CSC.from_coo(pre, post, G[pre, post] * u.nS, shape=(3, 3))
     outs = []
-    for conn in (jnp.asarray(G) * u.nS, csr):
+    for conn in (jnp.asarray(G) * u.nS, csr, csc):
         g = brainsim.NeuronGroup(3, PASSIVE, method="exponential_euler", namespace=NS,
                                  current="Igap")
         projections.GapJunction(conn, g)
@@ -58,6 +59,7 @@ def test_sparse_conductances_equal_dense():
             brainsim.for_loop(lambda: g(), length=100)
         outs.append(np.asarray(g.v.value.to_decimal(u.mV)))
     np.testing.assert_allclose(outs[0], outs[1], rtol=1e-6)
+    np.testing.assert_allclose(outs[0], outs[2], rtol=1e-6)
     assert np.ptp(outs[0]) < 10.
 
 

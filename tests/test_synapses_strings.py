@@ -43,6 +43,11 @@ def _conn(fmt, mask):
         return jnp.asarray(mask, jnp.float32)
     if fmt == "csr":
         return event.CSR.from_coo(rows, cols, np.float32(1.), shape=mask.shape)
+    if fmt == "csc":
+        return event.CSC.from_dense(np.asarray(mask, np.float32))
+    if fmt == "fixed":                   # the same number of targets in every row
+        idx = np.stack([np.nonzero(row)[0] for row in mask])
+        return event.FixedNumPerPre((1., idx), shape=mask.shape)
     raise ValueError(fmt)
 
 
@@ -63,7 +68,7 @@ def _brian_loop(s_pre, s_post, rows, cols, w0, dt):
     return w
 
 
-@pytest.mark.parametrize("fmt", ["dense", "csr", "jitc"])
+@pytest.mark.parametrize("fmt", ["dense", "csr", "csc", "fixed", "jitc"])
 def test_stdp_strings_match_loop_and_builtin_stdp(fmt):
     rng = np.random.default_rng(0)
     T, n_pre, n_post, dt = 600, 6, 4, 0.1
@@ -72,6 +77,11 @@ def test_stdp_strings_match_loop_and_builtin_stdp(fmt):
     if fmt == "jitc":
         conn = event.JITCScalarR((1., 0.6, 3), shape=(n_pre, n_post))
         mask = np.asarray(conn.todense()) != 0
+    elif fmt == "fixed":
+        mask = np.zeros((n_pre, n_post), bool)
+        for i in range(n_pre):
+            mask[i, rng.permutation(n_post)[:2]] = True
+        conn = _conn(fmt, mask)
     else:
         mask = rng.random((n_pre, n_post)) < 0.6
         conn = _conn(fmt, mask)
@@ -266,3 +276,95 @@ def test_statements_read_pre_and_post_variables():
         net()                       # once more
     np.testing.assert_allclose(np.asarray(S.w.value), [20., 40., 30., 60.])
     np.testing.assert_allclose(np.asarray(post.x.value), [100., 200.])   # 2 x (20+30, 40+60)
+
+
+def _volleys(T, n, rng, p=0.3):
+    s = rng.random((T, n)) < p
+    s[0] = s[-1] = True                   # volleys on the first and on the last step
+    idx, steps = np.nonzero(s.T)
+    return s.astype(np.float32), idx, steps
+
+
+class _SubNet(brainsim.DynamicsModule):
+    def __init__(self, src, S, G):
+        super().__init__(1)
+        self.src, self.S, self.G = src, S, G
+
+    def update(self):
+        self.src()
+        self.S()
+        self.G()
+        return self.G.x.value
+
+
+@pytest.mark.parametrize("kind", ["none", "homogeneous", "per-synapse"])
+def test_synapses_from_subgroups_with_delays_match_loop(kind):
+    rng = np.random.default_rng(11)
+    T, dt, a, b = 30, 0.1, 2, 6
+    s, idx, steps = _volleys(T, 8, rng)
+    mask = rng.random((b - a, 3)) < 0.7
+    rows, cols = np.nonzero(mask)
+    w = rng.random(rows.size).astype(np.float32)
+    d = {"none": np.zeros(rows.size, int), "homogeneous": np.full(rows.size, 3),
+         "per-synapse": rng.integers(0, 5, rows.size)}[kind]
+    d[0] = 0 if kind == "per-synapse" else d[0]
+    delay = {"none": None, "homogeneous": 3 * dt * u.ms, "per-synapse": d * dt * u.ms}[kind]
+    with brainsim.environ.context(dt=dt * u.ms):
+        src = neurons.SpikeTimeGenerator(8, idx, steps * dt * u.ms)
+        G = brainsim.NeuronGroup(5, "dx/dt = 0 / second : 1")
+        S = brainsim.Synapses(src[a:b], G[1:4], jnp.asarray(mask, jnp.float32), model="w : 1",
+                              on_pre="x += w", delay=delay)
+        S.w = jnp.asarray(w)
+        net = brainsim.init_states(_SubNet(src, S, G))
+        out = np.asarray(brainsim.for_loop(lambda: net(), length=T))
+    x, ref = np.zeros(5), []
+    for n in range(T):                    # synapse k delivers the spike of step n - d_k
+        for k in range(rows.size):
+            if n - d[k] >= 0:
+                x[1 + cols[k]] += w[k] * s[n - d[k], a + rows[k]]
+        ref.append(x.copy())
+    np.testing.assert_allclose(out, np.asarray(ref), rtol=1e-5, atol=1e-5)
+    if kind == "none":                    # every spike once, the last volley included
+        W = np.zeros((8, 5))
+        W[a + rows, 1 + cols] = w
+        np.testing.assert_allclose(out[-1], s.sum(0) @ W, rtol=1e-5)
+
+
+def test_synapses_per_synapse_delay_shape_is_checked():
+    pre = neurons.SpikeTimeGenerator(2, [0], [0.] * u.ms)
+    post = brainsim.NeuronGroup(2, "dx/dt = 0 / second : 1")
+    with pytest.raises(ValueError, match=r"per-synapse delay must have shape \(4,\), one per "
+                                         r"synapse, got shape \(3,\)"):
+        brainsim.Synapses(pre, post, jnp.ones((2, 2)), model="w : 1", on_pre="x += w",
+                          delay=jnp.array([1., 2., 3.]) * u.ms)
+
+
+def test_synapses_on_a_slow_clock_run_on_pre_once_per_spike():
+    """Synapses with dt = 3 dt: spikes of the steps in between are counted, none lost."""
+    rng = np.random.default_rng(12)
+    k, T, dt = 3, 31, 0.1
+    s, idx, steps = _volleys(T, 3, rng, p=0.4)
+    mask = np.array([[1, 0], [1, 1], [0, 1]], bool)
+    rows, cols = np.nonzero(mask)
+    with brainsim.environ.context(dt=dt * u.ms):
+        src = neurons.SpikeTimeGenerator(3, idx, steps * dt * u.ms)
+        G = brainsim.NeuronGroup(2, "dx/dt = 0 / second : 1")
+        S = brainsim.Synapses(src, G, jnp.asarray(mask, jnp.float32), model="w : 1",
+                              on_pre="x += w; w += 1", dt=k * dt * u.ms)
+        S.w = jnp.arange(4.)
+        net = brainsim.init_states(_SubNet(src, S, G))
+        out = np.asarray(brainsim.for_loop(lambda: net(), length=T))
+    w, acc, x, ref, most = np.arange(4.), np.zeros(3), np.zeros(2), [], 0
+    for n in range(T):
+        acc += s[n]
+        if n % k == 0:                    # at its update: on_pre once per counted spike
+            most = max(most, acc.max())
+            for syn in range(rows.size):
+                for _ in range(int(acc[rows[syn]])):
+                    x[cols[syn]] += w[syn]
+                    w[syn] += 1
+            acc[:] = 0
+        ref.append(x.copy())
+    assert most >= 2                      # a neuron fired twice between two updates
+    np.testing.assert_allclose(out, np.asarray(ref), rtol=1e-5)
+    np.testing.assert_allclose(np.asarray(S.w.value), w, rtol=1e-6)

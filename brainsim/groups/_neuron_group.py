@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import environ, surrogate
+from .._clock import gate
 from .._dynamics import DynamicsModule
 from .._errors import UnitMismatchError
 from .._state import HiddenState, ParamState, ShortTermState, State
@@ -46,7 +47,7 @@ class _VariableTarget:
         if key in table:
             raise ValueError(f"A delta input is already registered under key {key!r} on "
                              f"'{self.group._path()}.{self.name}'.")
-        table[key] = inp
+        table[key] = gate(inp)
 
     def add_current_input(self, key: Any, inp: Any) -> None:
         raise TypeError(f"'{self.group._path()}.{self.name}' receives jumps (delta inputs) "
@@ -100,10 +101,11 @@ class NeuronGroup(DynamicsModule):
         does not define. Unit names (``mV``, ``nS``) are known already.
     dt : Quantity (time), optional
         The group's own time step, an integer multiple ``k`` of the network's
-        ``dt``: the group is updated on every ``k``-th step (those where
-        ``t`` is a multiple of its ``dt``) with a step of ``dt``. Jumps that
-        arrive in between are kept and added at its next update; its spikes
-        are emitted once, on the step it fires.
+        ``dt``, as for every :class:`brainsim.DynamicsModule`: the group is
+        updated on every ``k``-th step (those where ``t`` is a multiple of
+        its ``dt``) with a step of ``dt``. Jumps that arrive in between are
+        summed and added at its next update; its spikes are emitted once, on
+        the step it fires (``spike`` is 0 on the other steps).
     current : str, optional
         A parameter of the model that receives the current inputs: each step
         it counts as its set value plus ``x`` of ``group(x)`` plus every
@@ -142,15 +144,10 @@ class NeuronGroup(DynamicsModule):
 
     def __init__(self, n: int, model: str, threshold: str | None = None,
                  reset: str | None = None, refractory: Any = None, method: str = "exact",
-                 namespace: dict | None = None, *, dt: Any = None, current: str | None = None,
+                 namespace: dict | None = None, *, current: str | None = None,
                  spk_fun: Any = "sigmoid",
                  detach_reset: bool = True, name: str | None = None):
         super().__init__(n, name=name)
-        if dt is not None and not (isinstance(dt, u.Quantity) and dt.dim == u.second.dim
-                                   and float(u.get_mantissa(dt)) > 0):
-            raise ValueError(f"NeuronGroup: dt must be a positive time (a multiple of the "
-                             f"network's dt), got {dt!r}.")
-        self.dt = dt
         ref_cond = refractory if isinstance(refractory, str) else None
         if refractory is not None and ref_cond is None:
             if not (isinstance(refractory, u.Quantity) and
@@ -226,10 +223,6 @@ class NeuronGroup(DynamicsModule):
                 self._coerce(v, init, self.batched_shape(batch_size))
             setattr(self, v, HiddenState(val))
         self.spike = ShortTermState(jnp.zeros(self.batched_shape(batch_size), jnp.float32))
-        if self.dt is not None:
-            # jumps received between two updates of a slower clock, one per variable
-            self.pending = {v: HiddenState(jnp.zeros(self.batched_shape(batch_size),
-                                                     jnp.float32)) for v in self._bs_vars}
         if self.refractory_period is not None:
             self.refractory = HiddenState(jnp.zeros(self.batched_shape(batch_size), jnp.int32))
 
@@ -263,19 +256,9 @@ class NeuronGroup(DynamicsModule):
         vals["N"] = n
         return vals
 
-    def _clock(self) -> tuple[int, Any]:
-        """``(k, active)``: the group's step in network steps, and whether it runs now."""
-        if self.dt is None:
-            return 1, None
-        net_dt = environ.get_dt()
-        with jax.ensure_compile_time_eval():
-            ratio = float(self.dt / net_dt)
-        k = int(round(ratio))
-        if k < 1 or abs(ratio - k) > 1e-4 * k:
-            raise ValueError(f"NeuronGroup: dt={self.dt} must be an integer multiple of the "
-                             f"network's dt={net_dt} (got {ratio:.4g} steps).")
-        step = jnp.round(to_si(_now(), u.second.dim) / to_si(net_dt, u.second.dim))
-        return k, jnp.mod(step.astype(jnp.int32), k) == 0
+    def _bs_clock_inputs(self) -> dict[str, dict]:
+        # on a slow clock, the jumps to each variable are collected between updates
+        return dict(self._bs_var_inputs)
 
     def _add_currents(self, vals: dict, x: Any) -> None:
         name = self.current
@@ -306,11 +289,8 @@ class NeuronGroup(DynamicsModule):
         for fn in self._bs_before.values():
             fn()
         cm = self._bs_model
-        k, active = self._clock()
         vals = self._values()
-        vals["dt"] = vals["dt"] * k
         self._add_currents(vals, x)
-        old = {name: vals[name] for name in self._bs_vars}
         if self.refractory_period is not None:
             left = self.refractory.value
             ref = left > 0
@@ -332,9 +312,6 @@ class NeuronGroup(DynamicsModule):
                 if not callable(inp):
                     del table[key]
                 jump = jump + self._delta_si(name, d)
-            if active is not None:
-                jump = self.pending[name].value + jump
-                self.pending[name].value = jnp.where(active, 0., jump)
             vals[name] = x + jump
         spike = None
         if cm.threshold_parts:
@@ -346,9 +323,6 @@ class NeuronGroup(DynamicsModule):
                 vals[name] = vals[name] + (fn(vals)[0] - vals[name]) * s
         else:
             spike = jnp.zeros(jnp.shape(self.spike.value), jnp.float32)
-        if active is not None:   # between two updates of its clock the group stands still
-            vals = {name: jnp.where(active, vals[name], old[name]) for name in self._bs_vars}
-            spike = jnp.where(active, spike, 0.)
         for name in self._bs_vars:
             state = getattr(self, name)
             shape = jnp.shape(u.get_mantissa(state.value))
@@ -356,10 +330,8 @@ class NeuronGroup(DynamicsModule):
                                    cm.units[name])
         if self.refractory_period is not None:
             with jax.ensure_compile_time_eval():
-                n_ref = int(round(float(self.refractory_period / (environ.get_dt() * k))))
-            left_new = jnp.where(spike > 0, n_ref, jnp.maximum(left - 1, 0))
-            self.refractory.value = left_new if active is None else \
-                jnp.where(active, left_new, left)
+                n_ref = int(round(float(self.refractory_period / environ.get_dt())))
+            self.refractory.value = jnp.where(spike > 0, n_ref, jnp.maximum(left - 1, 0))
         self.spike.value = spike
         return spike
 

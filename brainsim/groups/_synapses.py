@@ -11,13 +11,13 @@ import sympy
 
 from .. import environ
 from .._dynamics import DynamicsModule
-from .._state import HiddenState, ParamState, State
+from .._state import HiddenState, ParamState, ShortTermState, State
 from ..equations._codegen import compile_exprs, free_names
 from ..equations._model import SPECIAL_DIMS, CompiledModel
 from ..equations._namespace import resolve, to_si
 from ..equations._parse import parse_statements
 from ..equations._units import DimensionError, dim_of, dim_str, suggest
-from ..projections._delay import Delay
+from ..projections._delay import Delay, check_dt_unchanged, delay_steps
 from ._neuron_group import _as_unit, _now
 
 __all__ = ["Synapses"]
@@ -65,6 +65,32 @@ def _var_dim(pop: Any, name: str) -> Any:
     return u.get_dim(st.value) if st is not None else None
 
 
+class _PerSynapseDelay(DynamicsModule):
+    """The presynaptic spike of every synapse, each ``delays[k]`` late (a spike history)."""
+
+    def __init__(self, n_pre: int, rows: Any, delays: Any):
+        super().__init__(n_pre)
+        self.rows, self.delays = rows, delays
+
+    def init_state(self, batch_size: int | None = None) -> None:
+        d = delay_steps(self.delays, "Synapses: delay")
+        self.d = jnp.asarray(d, jnp.int32)
+        self.L = int(d.max()) + 1 if d.size else 1
+        object.__setattr__(self, "_bs_dt", environ.get_dt() if self.L > 1 else None)
+        self.history = ShortTermState(jnp.zeros((self.L, *self.batched_shape(batch_size)),
+                                                jnp.float32))
+        self.pointer = ShortTermState(jnp.zeros((), jnp.int32))
+
+    def update(self, spike: Any) -> jax.Array:
+        check_dt_unchanged(self, self._bs_dt, lambda: f"the spike history ({self.L} steps)")
+        p = self.pointer.value
+        hist = jax.lax.dynamic_update_index_in_dim(self.history.value,
+                                                   jnp.asarray(spike, jnp.float32), p, axis=0)
+        self.history.value = hist
+        self.pointer.value = (p + 1) % self.L
+        return hist[(p - self.d) % self.L, self.rows]
+
+
 class Synapses(DynamicsModule):
     r"""Synapses with their own variables and event statements, as Brian's ``Synapses``.
 
@@ -105,7 +131,14 @@ class Synapses(DynamicsModule):
     on_pre, on_post : str, optional
         Statements separated by ``;`` or new lines.
     delay : Quantity (time), optional
-        One delay of the presynaptic spikes for all synapses.
+        The delay of the presynaptic spikes: one for all synapses (a
+        scalar), or one per synapse (shape ``[n_syn]``, in the order of
+        ``S.rows`` / ``S.cols``: row-major, as ``np.nonzero`` of the dense
+        matrix). Multiples of ``dt``.
+    dt : Quantity (time), optional
+        Its own time step (see :class:`brainsim.DynamicsModule`): the pre-
+        and postsynaptic spikes of the steps in between are counted, and at
+        its update ``on_pre`` / ``on_post`` run once per spike.
     method : str
         Integration method of the synaptic equations (default ``'exact'``).
     namespace : dict, optional
@@ -149,7 +182,15 @@ class Synapses(DynamicsModule):
         object.__setattr__(self, "_bs_post", post)
         self.rows, self.cols = jnp.asarray(rows), jnp.asarray(cols)
         self.n_post = n_post
-        self.delay = Delay(n_pre, delay) if delay is not None else None
+        if delay is not None and np.ndim(u.get_mantissa(delay)) == 1:
+            if np.shape(u.get_mantissa(delay)) != rows.shape:
+                raise ValueError(f"Synapses: a per-synapse delay must have shape "
+                                 f"({rows.shape[0]},), one per synapse, got shape "
+                                 f"{np.shape(u.get_mantissa(delay))}. How to fix: give one "
+                                 "delay (a scalar) or one per synapse in the order of S.rows.")
+            self.delay = _PerSynapseDelay(n_pre, jnp.asarray(rows), delay)
+        else:
+            self.delay = Delay(n_pre, delay) if delay is not None else None
         cm = CompiledModel(model if model.strip() else "_unused : 1", None, None, None, method,
                            namespace)
         object.__setattr__(self, "_bs_model", cm)
@@ -245,6 +286,30 @@ class Synapses(DynamicsModule):
             setattr(self, v, HiddenState(init if init is not None else _as_unit(
                 jnp.zeros(self.varshape, jnp.float32), self._bs_model.units[v])))
 
+    # -- own clock (dt=): count the spikes of both sides between two updates -------------
+    def _bs_init_clock(self, batch_size: int | None) -> None:
+        if self.dt is None:
+            return
+        n_pre = int(np.prod(self._bs_pre.varshape))
+        self.clock_spikes = {"pre": HiddenState(jnp.zeros((n_pre,), jnp.float32)),
+                             "post": HiddenState(jnp.zeros((self.n_post,), jnp.float32))}
+
+    def _bs_collect(self, active: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        from .._clock import _network_dt
+        counts = []
+        for side, pop in (("pre", self._bs_pre), ("post", self._bs_post)):
+            st = self.clock_spikes[side]
+            total = st.value + jnp.asarray(pop.get_spike(), jnp.float32)
+            st.value = jnp.where(active, jnp.zeros_like(total), total)
+            counts.append(total)
+        with jax.ensure_compile_time_eval():
+            k = int(round(float(self.dt / _network_dt())))
+        object.__setattr__(self, "_bs_counted", (counts[0], counts[1], k))
+        return args, kwargs
+
+    def _bs_after_update(self) -> None:
+        object.__setattr__(self, "_bs_counted", None)
+
     # -- one step ------------------------------------------------------------------------
     def _run(self, which: str, stmts: list, vals: dict, spike: Any, deltas: dict) -> None:
         for n, (pop, _, var) in getattr(self, f"_bs_reads_{which}").items():
@@ -268,15 +333,24 @@ class Synapses(DynamicsModule):
         vals["t"] = to_si(_now(), u.second.dim)
         vals["dt"] = to_si(environ.get_dt(), u.second.dim)
         vals.update(cm.step(vals, vals["dt"]) if self._bs_vars else {})
-        s_pre = self._bs_pre.get_spike()
-        if self.delay is not None:
-            s_pre = self.delay(s_pre)
+        counted = self.__dict__.get("_bs_counted")     # spike counts, on a slow clock
+        s_pre = self._bs_pre.get_spike() if counted is None else counted[0]
+        if isinstance(self.delay, _PerSynapseDelay):
+            s_syn = self.delay(s_pre)
+        else:
+            s_syn = jnp.asarray(s_pre if self.delay is None else self.delay(s_pre))[..., self.rows]
         deltas: dict = {}
-        if self._bs_on_pre:
-            self._run("on_pre", self._bs_on_pre, vals, jnp.asarray(s_pre)[..., self.rows], deltas)
+        reps = 1 if counted is None else counted[2]     # at most one spike per network step
+        for r in range(reps):
+            one = s_syn if counted is None else (s_syn > r).astype(jnp.float32)
+            if self._bs_on_pre:
+                self._run("on_pre", self._bs_on_pre, vals, one, deltas)
         if self._bs_on_post:
-            s_post = jnp.asarray(self._bs_post.get_spike())[..., self.cols]
-            self._run("on_post", self._bs_on_post, vals, s_post, deltas)
+            s_post = jnp.asarray(self._bs_post.get_spike() if counted is None
+                                 else counted[1])[..., self.cols]
+            for r in range(reps):
+                one = s_post if counted is None else (s_post > r).astype(jnp.float32)
+                self._run("on_post", self._bs_on_post, vals, one, deltas)
         for n in self._bs_vars + self._bs_params:
             getattr(self, n).value = _as_unit(jnp.asarray(vals[n], jnp.float32), cm.units[n])
         post = self._bs_post

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Projection, apply_comm, check_input_unit, check_syn_size, comm_unit
+from ._base import Projection, check_input_unit, check_syn_size, comm_unit
 
 __all__ = ["AlignPostProj"]
 
@@ -84,7 +84,11 @@ class AlignPostProj(Projection):
         if not shared:
             post.add_current_input(self._bs_key, lambda V: out(syn.conductance(), V))
             if self._bs_hooked:
-                post.add_before_update(self._bs_key, lambda: syn.update())
+                # the synapse lives on post and advances with it, so it runs on post's clock
+                # and keeps the jumps that arrive between two of post's updates
+                if getattr(post, "dt", None) is not None and syn.dt is None:
+                    object.__setattr__(syn, "_bs_clock_dt", post.dt)
+                post.add_before_update(self._bs_key, lambda: syn())
 
     @property
     def shares_synapse(self) -> bool:
@@ -93,7 +97,7 @@ class AlignPostProj(Projection):
 
     def update(self, spike: Any = None) -> None:
         """Deliver the presynaptic ``spike`` (default: ``pre.get_spike()``)."""
-        x = apply_comm(self.comm, self._spikes(spike))
+        x = self._input(spike)
         check_input_unit(type(self).__name__, x, self.syn.conductance(), self.syn._path())
         if self._bs_hooked:
             self.syn.add_delta_input(self._bs_key, x)   # summed when post advances the synapse

@@ -10,8 +10,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_finite
+from .._clock import Clocked, clocked_call
 from .._module import Module
-from .._state import State
+from .._state import HiddenState, State
 from ..event import BinaryArray
 from ..event._base import SparseMatrix
 from ._delay import Delay
@@ -146,7 +147,7 @@ def check_syn_size(cls: str, syn: Any, expected: tuple, side: str, label: str = 
             ", ...).")
 
 
-class Projection(Module):
+class Projection(Clocked, Module):
     """Base class: holds the presynaptic population, an optional delay and ``comm``.
 
     ``pre`` and ``post`` are referenced, not owned: put the neurons in your
@@ -172,6 +173,12 @@ class Projection(Module):
 
     Anything else is refused with a ``TypeError`` naming ``comm``; weights
     holding NaN or inf are refused with a ``ValueError``.
+
+    Every projection takes ``dt=`` (keyword), its own time step, a whole
+    multiple ``k`` of the network's (see :class:`brainsim.DynamicsModule`):
+    it then adds up the presynaptic spikes of every step and delivers the
+    counts on every ``k``-th step (a delay is counted in its own steps), so
+    no spike is lost or delivered twice.
 
     Examples
     --------
@@ -217,7 +224,38 @@ class Projection(Module):
         object.__setattr__(self, "_bs_n_pre", n_pre)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.update(*args, **kwargs)
+        return clocked_call(self, args, kwargs)
+
+    # -- own clock (dt=): the presynaptic spikes of every step are summed and delivered as
+    # counts at the projection's next update, so none is lost between two of them
+    def _bs_init_clock(self, batch_size: int | None) -> None:
+        if self.dt is None:
+            return
+        if self._bs_n_pre is None:
+            raise ValueError(f"{type(self).__name__}: a projection with its own dt={self.dt} "
+                             "needs the presynaptic size to collect spikes between its updates;"
+                             " give pre=... or a comm with a .shape.")
+        shape = (self._bs_n_pre,) if batch_size is None else (batch_size, self._bs_n_pre)
+        self.clock_spikes = HiddenState(jnp.zeros(shape, jnp.float32))
+
+    def _bs_collect(self, active: Any, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        spike = args[0] if args else kwargs.pop("spike", None)
+        if spike is None:
+            if self._bs_pre is None:
+                return args, kwargs   # update() says what is missing
+            spike = self._bs_pre.get_spike()
+        total = self.clock_spikes.value + jnp.asarray(spike, jnp.float32)
+        self.clock_spikes.value = jnp.where(active, jnp.zeros_like(total), total)
+        object.__setattr__(self, "_bs_counting", True)
+        return (total, *args[1:]), kwargs
+
+    def _bs_after_update(self) -> None:
+        object.__setattr__(self, "_bs_counting", False)
+
+    def _input(self, spike: Any) -> Any:
+        """``comm`` applied to the (delayed) presynaptic spikes, or spike counts on a slow clock."""
+        counting = self.__dict__.get("_bs_counting", False)
+        return apply_comm(self.comm, self._spikes(spike), binary=not counting)
 
     def update(self, spike: Any = None) -> Any:  # pragma: no cover - abstract
         raise TypeError(f"{type(self).__name__} must define update(spike) that delivers one "

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._base import Projection, apply_comm
+from ._base import Projection
 
 __all__ = ["DeltaProj", "CurrentProj"]
 
@@ -39,7 +39,7 @@ class DeltaProj(Projection):
         super().__init__(comm, post if target is None else post.target(target), pre, delay, name)
 
     def update(self, spike: Any = None) -> None:
-        self._bs_post.add_delta_input(self._bs_key, apply_comm(self.comm, self._spikes(spike)))
+        self._bs_post.add_delta_input(self._bs_key, self._input(spike))
 
 
 class CurrentProj(Projection):
@@ -72,5 +72,5 @@ class CurrentProj(Projection):
         self.out = out
 
     def update(self, spike: Any = None) -> None:
-        x = apply_comm(self.comm, self._spikes(spike))
+        x = self._input(spike)
         self._bs_post.add_current_input(self._bs_key, x if self.out is None else self.out(x, None))
