@@ -8,6 +8,13 @@ import pytest
 import brainsim
 from brainsim import layers
 
+_RNG = np.random.default_rng(42)
+
+
+def w0(shape):
+    """N(0, 1/fan_in) from numpy (no JAX random program to compile per shape)."""
+    return (_RNG.normal(size=shape) / np.sqrt(np.prod(shape[:-1]))).astype(np.float32)
+
 
 def _np_conv(x, w, stride, pads, dilation=(1, 1), groups=1):
     """Direct loop: NHWC x, HWIO w, explicit ((top, bottom), (left, right)) zero padding."""
@@ -46,7 +53,7 @@ def test_conv2d_equals_lax_and_a_numpy_loop(case):
     kw = CASES[case]
     rng = np.random.default_rng(0)
     cin, cout = 4, 6
-    conv = layers.Conv2d(cin, cout, **kw)
+    conv = layers.Conv2d(cin, cout, weight=w0, **kw)
     w = np.asarray(conv.weight.value)
     x = rng.normal(size=(2, 9, 8, cin)).astype(np.float32)
     y = np.asarray(conv(x))
@@ -65,7 +72,7 @@ def test_conv2d_equals_lax_and_a_numpy_loop(case):
 
 def test_conv2d_leading_axes_bias_and_grad():
     rng = np.random.default_rng(1)
-    conv = layers.Conv2d(3, 2, kernel_size=3, bias=True)
+    conv = layers.Conv2d(3, 2, kernel_size=3, bias=True, weight=w0)
     conv.bias.value = jnp.array([0.5, -1.0])
     x = rng.normal(size=(4, 2, 6, 6, 3)).astype(np.float32)          # (T, B, H, W, C)
     y = conv(x)
@@ -104,7 +111,7 @@ def test_conv2d_bad_arguments_are_refused_with_the_fix():
     with pytest.raises(ValueError, match=r"Conv2d: weight has shape \(3, 3, 2\), expected \(3, 3, 2, 4\).*HWIO"):
         layers.Conv2d(2, 4, 3, weight=np.ones((3, 3, 2)))
     with pytest.raises(ValueError, match=r"Conv2d: in_channels \(=3\) must be divisible by groups \(=2\)"):
-        layers.Conv2d(3, 4, 3, groups=2)
+        layers.Conv2d(3, 4, 3, groups=2, weight=w0)
     with pytest.raises(ValueError, match=r"Conv2d: kernel_size must be a positive int or a pair"):
         layers.Conv2d(2, 4, kernel_size=0)
     with pytest.raises(ValueError, match=r"Conv2d: padding must be 'SAME', 'VALID'"):
@@ -115,7 +122,7 @@ def test_conv2d_bad_arguments_are_refused_with_the_fix():
         w = np.ones((3, 3, 2, 4), np.float32)
         w[0, 0, 0, 0] = np.nan
         layers.Conv2d(2, 4, 3, weight=w)
-    conv = layers.Conv2d(2, 4, 3)
+    conv = layers.Conv2d(2, 4, 3, weight=w0)
     with pytest.raises(ValueError, match=r"Conv2d: input has shape \(1, 2, 5, 5\).*C = 2 \(NHWC\).*moveaxis"):
         conv(np.ones((1, 2, 5, 5)))
     with pytest.raises(ValueError, match=r"input has shape \(5, 5\)"):

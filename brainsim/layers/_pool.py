@@ -5,6 +5,7 @@ from typing import Any, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._module import Module
 from ..event._units import split_unit, wrap_unit
@@ -32,6 +33,7 @@ class _Pool2d(Module):
         return dims, strides, pads
 
     def _reduce(self, x: Any, init: Any, op: Any) -> Any:
+        # a concrete (numpy) init value lets JAX use its differentiable sum/max window reducers
         return jax.lax.reduce_window(x, init, op, *self._window(x.ndim))
 
     def update(self, x: Any) -> Any:
@@ -87,11 +89,11 @@ class AvgPool2d(_Pool2d):
     __module__ = "brainsim.layers"
 
     def _pool(self, x: Any) -> Any:
-        total = self._reduce(x, jnp.zeros((), x.dtype), jax.lax.add)
+        total = self._reduce(x, np.zeros((), x.dtype), jax.lax.add)
         if self.padding == "VALID" or self.padding == ((0, 0), (0, 0)):
             return total / (self.kernel_size[0] * self.kernel_size[1])
         ones = jnp.ones((1,) * (x.ndim - 3) + x.shape[-3:-1] + (1,), x.dtype)
-        return total / self._reduce(ones, jnp.zeros((), x.dtype), jax.lax.add)
+        return total / self._reduce(ones, np.zeros((), x.dtype), jax.lax.add)
 
 
 class MaxPool2d(_Pool2d):
@@ -114,4 +116,4 @@ class MaxPool2d(_Pool2d):
     __module__ = "brainsim.layers"
 
     def _pool(self, x: Any) -> Any:
-        return self._reduce(x, jnp.array(-jnp.inf, x.dtype), jax.lax.max)
+        return self._reduce(x, np.array(-np.inf, x.dtype), jax.lax.max)

@@ -90,9 +90,10 @@ class WSConv2d(Conv2d):
                  dilation: int | Sequence[int] = 1, groups: int = 1, weight: Any = None,
                  bias: bool = False, gain: bool = True, eps: float = 1e-4,
                  name: str | None = None):
+        eps = _check_eps(type(self).__name__, eps)
         super().__init__(in_channels, out_channels, kernel_size, stride, padding, dilation,
                          groups, weight, bias, name)
-        self.eps = _check_eps(type(self).__name__, eps)
+        self.eps = eps
         self.gain = ParamState(jnp.ones(self.out_channels)) if gain else None
 
     def kernel(self) -> Any:
@@ -121,8 +122,9 @@ class WSLinear(Linear):
 
     def __init__(self, in_size: int, out_size: int, weight: Any = None, bias: bool = False,
                  gain: bool = True, eps: float = 1e-4, name: str | None = None):
+        eps = _check_eps(type(self).__name__, eps)
         super().__init__(in_size, out_size, weight, bias, name)
-        self.eps = _check_eps(type(self).__name__, eps)
+        self.eps = eps
         self.gain = ParamState(jnp.ones(self.out_size)) if gain else None
 
     def kernel(self) -> Any:
