@@ -112,6 +112,10 @@ def test_conv2d_bad_arguments_are_refused_with_the_fix():
         layers.Conv2d(2, 4, 3, weight=np.ones((3, 3, 2)))
     with pytest.raises(ValueError, match=r"Conv2d: in_channels \(=3\) must be divisible by groups \(=2\)"):
         layers.Conv2d(3, 4, 3, groups=2, weight=w0)
+    with pytest.raises(ValueError, match=r"Conv2d: out_channels must be a positive integer, got 2.5"):
+        layers.Conv2d(2, 2.5, 3)
+    with pytest.raises(ValueError, match=r"WSConv2d: in_channels must be a positive integer, got \(2, 2\)"):
+        layers.WSConv2d((2, 2), 4, 3)
     with pytest.raises(ValueError, match=r"Conv2d: kernel_size must be a positive int or a pair"):
         layers.Conv2d(2, 4, kernel_size=0)
     with pytest.raises(ValueError, match=r"Conv2d: padding must be 'SAME', 'VALID'"):

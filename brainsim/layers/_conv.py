@@ -35,6 +35,18 @@ def pair(cls: str, name: str, value: Any) -> tuple[int, int]:
     return operator.index(vals[0]), operator.index(vals[1])
 
 
+def positive_int(cls: str, name: str, value: Any) -> int:
+    """``value`` as an ``int`` if it is an integer >= 1; raise otherwise."""
+    try:
+        ok = not isinstance(value, (bool, np.bool_)) and operator.index(value) >= 1
+    except TypeError:
+        ok = False
+    if not ok:
+        raise ValueError(f"{cls}: {name} must be a positive integer, got {value!r}. "
+                         f"How to fix: pass e.g. {name}=16.")
+    return operator.index(value)
+
+
 def conv_padding(cls: str, padding: Any) -> str | tuple[tuple[int, int], tuple[int, int]]:
     """``'SAME'``, ``'VALID'``, or explicit ``((top, bottom), (left, right))`` zero padding."""
     if isinstance(padding, str):
@@ -121,9 +133,9 @@ class Conv2d(Module):
                  bias: bool = False, name: str | None = None):
         super().__init__(name=name)
         cls = type(self).__name__
-        self.in_channels = pair(cls, "in_channels", in_channels)[0]
-        self.out_channels = pair(cls, "out_channels", out_channels)[0]
-        self.groups = pair(cls, "groups", groups)[0]
+        self.in_channels = positive_int(cls, "in_channels", in_channels)
+        self.out_channels = positive_int(cls, "out_channels", out_channels)
+        self.groups = positive_int(cls, "groups", groups)
         for arg, n in (("in_channels", self.in_channels), ("out_channels", self.out_channels)):
             if n % self.groups:
                 raise ValueError(f"{cls}: {arg} (={n}) must be divisible by groups "
