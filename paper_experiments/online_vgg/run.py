@@ -51,7 +51,7 @@ PRESETS = {
     "smoke": dict(cfg=(8, "M", 16, "M"), T=2, epochs=1, n_train=256, n_test=128, batch=64),
     "quick": dict(cfg=(8, "M", 16, "M", 16, "M"), T=4, epochs=2, n_train=3000, n_test=615,
                   batch=50),
-    "full": dict(cfg=(16, "M", 32, "M", 32, "M"), T=6, epochs=4, n_train=3000, n_test=615,
+    "full": dict(cfg=(16, "M", 32, "M", 32, "M"), T=6, epochs=2, n_train=3000, n_test=615,
                  batch=50),
 }
 DT = 1. * u.ms
