@@ -1,5 +1,7 @@
 """Training spiking networks: an optax bridge, readout losses, metrics and spike regularisers,
-and recursive least squares (:class:`RLS`) for online linear readouts (reservoirs, FORCE).
+recursive least squares (:class:`RLS`) for online linear readouts (reservoirs, FORCE), and
+online training through time (:class:`OTTT`, with :class:`OTTTLayer` traces), whose memory
+does not grow with the number of time steps.
 
 Gradients flow through spikes by the surrogate functions of :mod:`brainsim.surrogate`
 and through time by backpropagation through :func:`brainsim.for_loop` (``remat=True``
@@ -10,10 +12,11 @@ from ._losses import (accuracy, cross_entropy, l1_spike_total, l2_spikes_per_neu
                       mean_over_time, spike_count, spike_count_cross_entropy)
 from ._latency import first_spike_current, first_spike_steps
 from ._optimizer import Optimizer, make_train_step
+from ._ottt import OTTT, OTTTLayer
 from ._rls import RLS
 
 __all__ = [
-    "Optimizer", "make_train_step", "RLS",
+    "Optimizer", "make_train_step", "RLS", "OTTT", "OTTTLayer",
     "spike_count", "max_over_time", "mean_over_time",
     "cross_entropy", "spike_count_cross_entropy", "max_membrane_cross_entropy",
     "mean_membrane_cross_entropy", "accuracy",

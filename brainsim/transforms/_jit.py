@@ -130,6 +130,25 @@ class JittedFunction:
                     s._value = v
         return out
 
+    def lower(self, *args: Any, **kwargs: Any) -> Any:
+        """Trace and lower for these arguments without running: JAX's ``Lowered``.
+
+        Its ``.compile().memory_analysis()`` gives the compiled program's memory (arguments,
+        outputs, temporaries) and ``.as_text()`` its StableHLO. No state changes.
+        """
+        states = self._current_states()
+        static, dyn_args, dyn_kwargs = self._static.split(args, kwargs)
+        nested = bool(_state._TRACE_STACK)
+        while True:
+            values = [s.value if nested else s._value for s in states]
+            try:
+                return self._compiled.lower(_environ._SIGNATURE[0], static, values,
+                                            dyn_args, dyn_kwargs)
+            except _NewStates as e:
+                seen = {id(s) for s in states}
+                states = states + [s for s in e.states if id(s) not in seen]
+                self._compiled = self._make(states)
+
     def clear_cache(self) -> None:
         """Drop compiled programs and rediscover the states on the next call."""
         self._compiled = self._make([])
