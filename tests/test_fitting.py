@@ -14,7 +14,7 @@ import brainsim
 from brainsim.fitting import (GammaFactor, MSEMetric, SpikeFitter, TraceFitter,
                               VanRossumMetric, gamma_factor, van_rossum)
 
-PASSIVE = "dv/dt = (gL * (EL - v) + I) / C : volt"
+PASSIVE = "dv/dt = (gL * (EL - v) + I) / C : volt\ngL : siemens\nC : farad\nEL : volt"
 TRUE = {"gL": 10. * u.nS, "C": 200. * u.pF, "EL": -65. * u.mV}
 BOUNDS = {"gL": [2., 50.] * u.nS, "C": [50., 500.] * u.pF, "EL": [-80., -50.] * u.mV}
 
@@ -50,7 +50,7 @@ def test_trace_fit_recovers_passive_membrane_within_5_percent():
     I, v = _passive_data()
     f = TraceFitter(PASSIVE, {"I": I}, {"v": v}, dt=0.1 * u.ms,
                     param_init={"v": -65. * u.mV}, n_samples=16)
-    res = f.fit(BOUNDS, n_rounds=80)
+    res = f.fit(BOUNDS, n_rounds=50)
     for k, true in TRUE.items():
         est = float(res.params[k].to_decimal(true.unit))
         assert abs(est - float(true.mantissa)) <= 0.05 * abs(float(true.mantissa)), (k, est)
@@ -58,8 +58,8 @@ def test_trace_fit_recovers_passive_membrane_within_5_percent():
     assert res.error < 1.2 * (0.5e-3) ** 2
     errs = [h["error"] for h in res.history]
     assert all(b <= a for a, b in zip(errs, errs[1:]))
-    assert len(res.history) == 81
-    assert res.all["error"].shape == (81 * 16,) and res.all["gL"].shape == (81 * 16,)
+    assert len(res.history) == 51
+    assert res.all["error"].shape == (51 * 16,) and res.all["gL"].shape == (51 * 16,)
     assert float(np.min(res.all["error"])) == res.error
 
 
@@ -69,19 +69,22 @@ def test_time_weights_select_the_fitted_window():
     vm = np.asarray(v.to_decimal(u.mV)).copy()
     vm[:, 750:] += 30.
     w = np.r_[np.ones(750), np.zeros(750)]
-    f = TraceFitter(PASSIVE, {"I": I[:, :]}, {"v": vm * u.mV}, dt=0.1 * u.ms,
-                    param_init={"v": -65. * u.mV}, n_samples=16)
-    res = f.fit(BOUNDS, n_rounds=60, metric=MSEMetric(t_weights=w))
+    f = TraceFitter(PASSIVE, {"I": I}, {"v": vm * u.mV}, dt=0.1 * u.ms,
+                    param_init={"v": -65. * u.mV}, n_samples=8,
+                    namespace={"C": 200. * u.pF, "EL": -65. * u.mV})
+    res = f.fit({"gL": BOUNDS["gL"]}, n_rounds=25, metric=MSEMetric(t_weights=w))
+    bad = f.fit({"gL": BOUNDS["gL"]}, n_rounds=25)
+    assert abs(float(bad.params["gL"].to_decimal(u.nS)) - 10.) > 1.
     assert abs(float(res.params["gL"].to_decimal(u.nS)) - 10.) < 0.5
 
 
 def test_neuron_class_model_is_fitted():
     I = _steps(2, 1000).to_decimal(u.nA) * 10. * u.mV  # LIF with R=1 takes voltages
     gen = TraceFitter(brainsim.neurons.LIF, {"x": I}, {"V": np.zeros(I.shape) * u.mV},
-                      dt=0.1 * u.ms, n_samples=1, namespace={"V_th": 0. * u.mV})
+                      dt=0.1 * u.ms, n_samples=1, namespace={"V_th": 100. * u.mV})
     v = gen.generate({"tau": 15. * u.ms})
     f = TraceFitter(brainsim.neurons.LIF, {"x": I}, {"V": v}, dt=0.1 * u.ms, n_samples=8,
-                    namespace={"V_th": 0. * u.mV})
+                    namespace={"V_th": 100. * u.mV})
     res = f.fit({"tau": [2., 60.] * u.ms}, n_rounds=40)
     assert abs(float(res.params["tau"].to_decimal(u.ms)) - 15.) < 0.3
 
@@ -90,8 +93,8 @@ LIF_EQS = "dv/dt = (-65*mV - v + R * I) / tau : volt\nR = 100*Mohm : ohm"
 
 
 def test_spike_fit_finds_the_time_constant():
-    I = np.zeros((2, 3000))
-    I[0, 200:2800], I[1, 500:2500] = 0.21, 0.3
+    I = np.zeros((2, 2000))
+    I[0, 200:1800], I[1, 500:1500] = 0.21, 0.3
     I = I * u.nA
     kw = dict(dt=0.1 * u.ms, threshold="v > -50*mV", reset="v = -65*mV",
               param_init={"v": -65. * u.mV})
@@ -99,11 +102,11 @@ def test_spike_fit_finds_the_time_constant():
     spikes = gen.generate({"tau": 12. * u.ms})
     assert all(len(s) > 3 for s in spikes)
     f = SpikeFitter(LIF_EQS, {"I": I}, spikes, n_samples=16, **kw)
-    res = f.fit({"tau": [5., 30.] * u.ms}, n_rounds=30)
+    res = f.fit({"tau": [5., 30.] * u.ms}, n_rounds=15)
     assert abs(float(res.params["tau"].to_decimal(u.ms)) - 12.) < 0.5
     assert res.gamma > 0.9
     # gradient-free with the gamma factor
-    res_g = f.fit({"tau": [5., 30.] * u.ms}, n_rounds=30, metric=GammaFactor(1. * u.ms))
+    res_g = f.fit({"tau": [5., 30.] * u.ms}, n_rounds=15, metric=GammaFactor(1. * u.ms))
     assert res_g.error < 0.1
     assert abs(float(res_g.params["tau"].to_decimal(u.ms)) - 12.) < 0.5
 
@@ -153,7 +156,7 @@ def test_van_rossum_against_a_numerical_integral():
 
     ref = np.sqrt(np.trapezoid((f(a) - f(b)) ** 2, t) / tau)
     got = van_rossum(a * u.second, b * u.second, tau * u.second)
-    assert got == pytest.approx(ref, rel=1e-4)
+    assert got == pytest.approx(ref, rel=1e-3)
     # the smooth binned version used by SpikeFitter approximates it
     dt = 1e-5
     def binned(ts):
@@ -183,35 +186,34 @@ def test_spike_distances_are_unit_aware():
 _SCRIPT = r"""
 import json, jax, numpy as np, brainunit as u
 from brainsim.fitting import TraceFitter
-I = np.zeros((2, 600)); I[:, 100:500] = [[0.1], [0.3]]
+I = np.zeros((2, 300)); I[:, 50:250] = [[0.1], [0.3]]
 I = I * u.nA
 eqs = "dv/dt = (gL * (-65*mV - v) + I) / (200*pF) : volt"
-gen = TraceFitter(eqs, {'I': I}, {'v': np.zeros((2, 600)) * u.mV}, dt=0.1 * u.ms,
+gen = TraceFitter(eqs, {'I': I}, {'v': np.zeros((2, 300)) * u.mV}, dt=0.1 * u.ms,
                   param_init={'v': -65. * u.mV}, n_samples=1)
 v = gen.generate({'gL': 10. * u.nS})
 f = TraceFitter(eqs, {'I': I}, {'v': v}, dt=0.1 * u.ms, param_init={'v': -65. * u.mV},
                 n_samples=8)
-res = f.fit({'gL': [2., 50.] * u.nS}, n_rounds=8)
-print(json.dumps({'devices': jax.device_count(),
-                  'gL': float(res.params['gL'].to_decimal(u.nS)), 'error': res.error,
-                  'all': np.asarray(res.all['gL'].to_decimal(u.nS)).tolist()}))
+out = {'devices': jax.device_count()}
+for n in (1, 2):
+    res = f.fit({'gL': [2., 50.] * u.nS}, n_rounds=5, devices=jax.devices()[:n])
+    out[n] = np.asarray(res.all['gL'].to_decimal(u.nS)).tolist()
+    out[f'used{n}'] = res.devices
+print(json.dumps(out))
 """
 
 
-def _run_with_devices(n):
-    env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n}",
+def test_two_host_devices_give_the_same_fit_as_one():
+    # the device count is fixed when jax starts: a fresh process with 2 host devices
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=2",
                JAX_PLATFORMS="cpu")
     out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
-def test_two_host_devices_give_the_same_fit_as_one():
-    one, two = _run_with_devices(1), _run_with_devices(2)
-    assert one["devices"] == 1 and two["devices"] == 2
-    np.testing.assert_allclose(two["all"], one["all"], rtol=1e-4)
-    assert two["gL"] == pytest.approx(one["gL"], rel=1e-5)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert res["devices"] == 2 and res["used1"] == 1 and res["used2"] == 2
+    np.testing.assert_allclose(res["2"], res["1"], rtol=1e-5)
+    assert len(res["1"]) == 6 * 8
 
 
 # -- bad input ------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ class _Fitter:
 
     def fit(self, params: dict, n_rounds: int = 50, optimizer: Any = None,
             metric: Metric | None = None, *, resample: float = 0.25, init: str = "lhs",
-            seed: int = 0) -> FitResult:
+            seed: int = 0, devices: Any = None) -> FitResult:
         """Fit the parameters named in ``params`` within their bounds.
 
         Parameters
@@ -117,6 +117,9 @@ class _Fitter:
             The first candidates: a Latin hypercube, or independent uniform draws.
         seed : int
             Seed of the initial draws and the resampling.
+        devices : list of jax.Device, optional
+            The devices the candidates are split over (default: all of
+            ``jax.devices()``); the result does not depend on their number.
 
         Returns
         -------
@@ -138,13 +141,14 @@ class _Fitter:
             return metric(self._model_output(rec, spikes), data, dt_s)
 
         out = search(w, loss, bounds, self.n_samples, n_rounds, optimizer,
-                     metric.differentiable, resample, init, seed)
+                     metric.differentiable, resample, init, seed, devices)
         for h in out["history"]:
             h["params"] = bounds.quantities(h["params"])
         everything = bounds.quantities(out["all"])
         everything["error"] = out["all_error"]
         best = bounds.quantities(out["best"])
-        res = FitResult(params=best, error=out["error"], history=out["history"], all=everything)
+        res = FitResult(params=best, error=out["error"], history=out["history"], all=everything,
+                        devices=out["devices"])
         self._finish(res)
         return res
 

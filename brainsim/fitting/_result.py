@@ -25,10 +25,12 @@ class FitResult:
         since the search started).
     all : dict
         Every evaluated candidate: one Quantity array per parameter, and
-        ``'error'``, shape ``[n_rounds + 1) * n_samples]``.
+        ``'error'``, shape ``[(n_rounds + 1) * n_samples]``.
     gamma : float or None
         For a spike fit, the mean gamma factor of the best parameters on the
         training data; ``None`` for traces.
+    devices : int
+        The number of devices the candidates were split over.
     """
 
     params: dict[str, Any]
@@ -36,5 +38,6 @@ class FitResult:
     history: list[dict[str, Any]] = field(repr=False)
     all: dict[str, Any] = field(repr=False)
     gamma: float | None = None
+    devices: int = 1
 
     __module__ = "brainsim.fitting"

@@ -15,10 +15,12 @@ from ._bounds import EPS, Bounds, sample_unit_cube
 __all__ = ["search", "candidate_sharding"]
 
 
-def candidate_sharding(n_samples: int) -> tuple[int, Any, Any]:
+def candidate_sharding(n_samples: int, devices: Any = None) -> tuple[int, Any, Any]:
     """``(n, sharding, replicated)``: the candidate count rounded up to a multiple of the
-    device count, and the shardings of the candidate axis (``None`` on one device)."""
-    devices = jax.devices()
+    device count, and the shardings of the candidate axis (``None`` on one device).
+
+    ``devices`` defaults to all of ``jax.devices()``."""
+    devices = list(jax.devices() if devices is None else devices)
     nd = len(devices)
     if nd == 1:
         return n_samples, None, None
@@ -29,7 +31,7 @@ def candidate_sharding(n_samples: int) -> tuple[int, Any, Any]:
 
 def search(where: str, loss: Callable[[dict], jax.Array], bounds: Bounds, n_samples: int,
            n_rounds: int, optimizer: Any, differentiable: bool, resample: float, init: str,
-           seed: int) -> dict[str, Any]:
+           seed: int, devices: Any = None) -> dict[str, Any]:
     """Minimise ``loss(params)`` (SI scalars by name -> error) over the box ``bounds``.
 
     Returns the best candidate's SI values, its error, the per-round history
@@ -43,7 +45,7 @@ def search(where: str, loss: Callable[[dict], jax.Array], bounds: Bounds, n_samp
     if not (hasattr(opt, "init") and hasattr(opt, "update")):
         raise TypeError(f"{where}: optimizer must be an optax GradientTransformation such as "
                         f"optax.adam(0.1), got {optimizer!r}.")
-    S, shard, _ = candidate_sharding(n_samples)
+    S, shard, _ = candidate_sharding(n_samples, devices)
     P = len(bounds.names)
     rng = np.random.default_rng(seed)
 
@@ -77,6 +79,7 @@ def search(where: str, loss: Callable[[dict], jax.Array], bounds: Bounds, n_samp
             err, z_next, state_next = step(z, state)
         else:
             err, z_next, state_next = evaluate(z), z, state
+        n_used = len(err.sharding.device_set)
         err = np.asarray(err, np.float64)
         err = np.where(np.isfinite(err), err, np.inf)
         zh = np.asarray(z, np.float64)
@@ -111,4 +114,4 @@ def search(where: str, loss: Callable[[dict], jax.Array], bounds: Bounds, n_samp
         z, state = z_next, state_next
     return {"best": bounds.si(best_z), "error": best_err, "history": history,
             "all": bounds.si(np.concatenate(all_z)), "all_error": np.concatenate(all_err),
-            "n_samples": S}
+            "n_samples": S, "devices": n_used}

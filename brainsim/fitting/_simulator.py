@@ -29,6 +29,12 @@ def _unit_text(unit: Any) -> str:
     return str(unit).replace("^", "**")
 
 
+def _suggest(name: str, known: list[str]) -> str:
+    """``suggest``, and first a name that differs only in case (``'gl'`` -> ``'gL'``)."""
+    same = [k for k in known if k.lower() == name.lower() and k != name]
+    return f" Did you mean {same[0]!r}?" if same else suggest(name, known)
+
+
 def _unit_of(value: Any) -> Any:
     return value.unit if isinstance(value, u.Quantity) else u.UNITLESS
 
@@ -66,7 +72,7 @@ class Simulator:
             if name not in self._variables():
                 raise ValueError(f"{where}: param_init names {name!r}, which is not a variable "
                                  f"of the model; variables: {self._variables()}."
-                                 f"{suggest(name, self._variables())}")
+                                 f"{_suggest(name, self._variables())}")
             if self.is_string:
                 setattr(self.net, name, value)
             else:
@@ -79,7 +85,7 @@ class Simulator:
         if output_name is not None and output_name not in self._variables():
             raise ValueError(f"{where}: output {output_name!r} is not a variable of the model; "
                              f"variables: {self._variables()}."
-                             f"{suggest(output_name, self._variables())}")
+                             f"{_suggest(output_name, self._variables())}")
         self.output_unit = None if output_name is None else \
             _unit_of(getattr(self.net, output_name).value)
 
@@ -105,6 +111,8 @@ class Simulator:
         for _, v in parse_statements(reset, {}) if reset is not None else []:
             used |= free_names(v)
         ns = dict(namespace or {})
+        # fixed values of declared parameters are set on the group, the others are names
+        fixed = {k: ns.pop(k) for k in list(ns) if k in params and k not in self.fitted}
         free = sorted(n for n in used - set(declared) - set(SPECIAL_DIMS) - set(ns)
                       if not isinstance(getattr(u, n, None), u.Unit))
         extra = []
@@ -121,11 +129,13 @@ class Simulator:
             what = "input" if name == self.input_name else "parameter"
             known = params + free
             raise ValueError(f"{self.where}: the {what} {name!r} is not in the model; its "
-                             f"parameters and undefined names are {known}.{suggest(name, known)}"
+                             f"parameters and undefined names are {known}.{_suggest(name, known)}"
                              f" How to fix: declare it ('{name} : unit') or use it in the model.")
         text = model + ("\n" + "\n".join(extra) if extra else "")
         g = NeuronGroup(self.n, text, threshold=threshold, reset=reset, refractory=refractory,
                         method=method, namespace=ns, current=self.input_name)
+        for name, value in fixed.items():
+            setattr(g, name, value)
         for name, unit in self.fitted.items():
             want = g._bs_model.units[name]
             if want.dim != unit.dim:
@@ -145,7 +155,7 @@ class Simulator:
             if name not in args:
                 raise ValueError(f"{self.where}: the parameter {name!r} is not an argument of "
                                  f"{cls.__name__}; its arguments are {args}."
-                                 f"{suggest(name, args)}")
+                                 f"{_suggest(name, args)}")
             default = sig.parameters[name].default
             want = _unit_of(default)
             if default is not inspect.Parameter.empty and want.dim != unit.dim:
