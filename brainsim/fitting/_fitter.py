@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._bounds import Bounds, parse_bounds
+from ._bounds import parse_bounds
 from ._metrics import GammaFactor, Metric, MSEMetric, VanRossumMetric
 from ._result import FitResult
 from ._search import search

@@ -3,7 +3,7 @@ parameters and input."""
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from typing import Any
 
 import brainunit as u
 import jax
@@ -179,12 +179,14 @@ class Simulator:
                 for k, s in self.states.items():
                     s.value = self.initial[k]
                 for name, unit in self.fitted.items():
-                    si = u.Quantity(params[name], unit=u.Unit(unit.dim))
-                    value = si if unit.dim != u.DIMENSIONLESS else params[name]
+                    # a group's parameter is a state of one value per neuron; a class's
+                    # argument is a plain attribute (put back in ``finally``)
+                    x = jnp.broadcast_to(params[name], (self.n,)) if self.is_string \
+                        else params[name]
+                    value = x if unit.dim == u.DIMENSIONLESS else \
+                        u.Quantity(x, unit=u.Unit(unit.dim))
                     if self.is_string:
-                        setattr(net, name, jnp.broadcast_to(u.get_mantissa(si), (self.n,))
-                                * u.Unit(unit.dim) if unit.dim != u.DIMENSIONLESS else
-                                jnp.broadcast_to(params[name], (self.n,)))
+                        setattr(net, name, value)
                     else:
                         object.__setattr__(net, name, value)
                 iu = u.Unit(self.input_unit.dim)
@@ -204,7 +206,3 @@ class Simulator:
         finally:
             for k, v in saved.items():
                 object.__setattr__(net, k, v)
-
-    def batched(self) -> Callable:
-        """``simulate`` over a leading candidate axis of ``params``."""
-        return jax.vmap(self.simulate, in_axes=(0, None))
