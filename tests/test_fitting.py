@@ -258,3 +258,15 @@ def test_unknown_parameter_names_suggest_the_near_miss():
                                          r"mean 'v'\?"):
         TraceFitter(PASSIVE, {"I": np.zeros((1, 10)) * u.nA}, {"V": np.zeros((1, 10)) * u.mV},
                     dt=0.1 * u.ms).fit({"gL": [1., 10.] * u.nS}, n_rounds=1)
+
+
+@pytest.mark.slow
+def test_fit_adex_example_meets_its_targets():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run([sys.executable, os.path.join(root, "examples", "fit_adex.py"),
+                          "--json"], capture_output=True, text=True, timeout=1800,
+                         env=dict(os.environ, PYTHONPATH=root))
+    assert out.returncode == 0, out.stderr[-2000:]
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert max(abs(e) for e in res["trace_rel_errors"].values()) < 0.05, res
+    assert res["spike_gamma_test"] >= 0.9, res

@@ -283,7 +283,8 @@ class SpikeFitter(_Fitter):
     (:class:`VanRossumMetric`), differentiable through the model's surrogate
     spike function; :class:`GammaFactor` as ``metric=`` searches without
     gradients. The result's ``gamma`` is the gamma factor (window ``delta``,
-    rate-corrected) of the best parameters on the training data.
+    rate-corrected) of the best parameters on the training data. The
+    parameters not listed here are those of :class:`TraceFitter`.
 
     Parameters
     ----------
@@ -293,7 +294,6 @@ class SpikeFitter(_Fitter):
         Coincidence window of the reported gamma factor.
     tau : Quantity (time)
         Kernel time constant of the default van Rossum metric.
-    Other parameters as :class:`TraceFitter`.
     """
 
     __module__ = "brainsim.fitting"
