@@ -233,7 +233,7 @@ class TraceFitter(_Fitter):
     >>> v = true.generate({'gL': 10. * u.nS})
     >>> f = TraceFitter(eqs, {'I': I}, {'v': v}, dt=0.1 * u.ms, param_init={'v': -70. * u.mV},
     ...                 n_samples=8)
-    >>> res = f.fit({'gL': [1., 50.] * u.nS}, n_rounds=30)
+    >>> res = f.fit({"gL": [1., 50.] * u.nS}, n_rounds=20)
     >>> bool(abs(res.params['gL'].to_decimal(u.nS) - 10.) < 0.5)
     True
     """

@@ -75,8 +75,10 @@ def search(where: str, loss: Callable[[dict], jax.Array], bounds: Bounds, n_samp
     t0 = time.perf_counter()
     for r in range(n_rounds + 1):
         last = r == n_rounds
-        if differentiable and not last:
+        if differentiable:
             err, z_next, state_next = step(z, state)
+            if last:   # the step's errors are those of z; its update is not taken
+                z_next, state_next = z, state
         else:
             err, z_next, state_next = evaluate(z), z, state
         n_used = len(err.sharding.device_set)
