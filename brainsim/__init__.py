@@ -15,12 +15,14 @@ The package is layered; each layer only uses the ones above it:
   :mod:`groups` (:class:`NeuronGroup`, :class:`Synapses`, :class:`TimedArray`, subgroups)
 - running and looking: :func:`run`, :mod:`runner`, :mod:`plot`
 - training: :mod:`train`, :mod:`datasets`, :mod:`encoding`
+- fitting models to recordings: :mod:`fitting`
 """
 
 from . import environ, random
 from . import datasets, encoding, event, integrators, layers, surrogate
 from . import init, neurons, plot, projections, runner, synapses, train
 from . import equations, groups
+from . import fitting
 from .groups import NeuronGroup, Synapses, TimedArray
 from ._dynamics import DynamicsModule
 from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
@@ -44,7 +46,7 @@ __all__ = [
     "save_checkpoint", "load_checkpoint",
     "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
     "event", "layers", "init", "neurons", "synapses", "projections", "runner", "plot", "train",
-    "run", "Runner", "equations", "groups", "NeuronGroup", "Synapses", "TimedArray",
+    "run", "Runner", "equations", "groups", "fitting", "NeuronGroup", "Synapses", "TimedArray",
     "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
     "CheckpointError",
 ]
