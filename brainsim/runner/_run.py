@@ -65,27 +65,28 @@ def _fmt_ms(x: float) -> str:
     return f"{x:.12g} ms"
 
 
-def _duration_steps(duration: Any, dt: Any) -> int:
+def _duration_steps(duration: Any, dt: Any, owner: str = "run", name: str = "duration") -> int:
     """``duration / dt`` as a whole number of steps; anything else is refused."""
     if not (isinstance(duration, u.Quantity) and duration.unit.has_same_dim(u.second)):
-        raise ValueError(f"run: duration must be a time quantity such as 1000. * u.ms "
+        raise ValueError(f"{owner}: {name} must be a time quantity such as 1000. * u.ms "
                          f"(import brainunit as u); got {duration!r}.")
     d = np.asarray(duration.to_decimal(u.ms), np.float64)
     if d.ndim:
-        raise ValueError(f"run: duration must be a scalar time, got shape {d.shape}.")
+        raise ValueError(f"{owner}: {name} must be a scalar time, got shape {d.shape}.")
     if not np.isfinite(d):
-        raise ValueError(f"run: duration must be a finite time such as 1000. * u.ms, got "
+        raise ValueError(f"{owner}: {name} must be a finite time such as 1000. * u.ms, got "
                          f"{duration!r}.")
     dt_ms = float(np.asarray(dt.to_decimal(u.ms), np.float64))
     ratio = float(d) / dt_ms
     steps, whole = _whole_steps(ratio)
     if ratio < 0.5:
-        raise ValueError(f"run: duration must be at least one time step ({dt}), got {duration}.")
+        raise ValueError(f"{owner}: {name} must be at least one time step ({dt}), got "
+                         f"{duration}.")
     if not whole:
         lo, hi = math.floor(ratio), math.ceil(ratio)
-        near = " or ".join(f"duration={_fmt_ms(k * dt_ms)}" for k in (lo, hi) if k > 0)
+        near = " or ".join(f"{name}={_fmt_ms(k * dt_ms)}" for k in (lo, hi) if k > 0)
         raise ValueError(
-            f"run: duration={duration!r} is not a whole number of time steps (dt={dt}; "
+            f"{owner}: {name}={duration!r} is not a whole number of time steps (dt={dt}; "
             f"{ratio:.6g} steps). Durations are not rounded: give a multiple of dt, e.g. {near}.")
     return steps
 
@@ -145,6 +146,10 @@ class Runner:
         array (or tuple of arrays) with one row per step of the run.
     progress : bool
         Show a progress bar (a few dozen host callbacks per run, not one per step).
+    live : brainsim.plot.LivePlot, optional
+        Draw the monitors while the run goes on: the run goes in compiled chunks of
+        ``live.refresh``, and each chunk's records are drawn as one frame on the host
+        while the next chunk computes. The records are the same as without it.
 
     Raises
     ------
@@ -170,7 +175,7 @@ class Runner:
     __module__ = "brainsim.runner"
 
     def __init__(self, model: Any, *, monitors: dict | None = None, inputs: Any = None,
-                 progress: bool = True):
+                 progress: bool = True, live: Any = None):
         if not callable(model):
             raise TypeError(f"Runner: model must be a brainsim.DynamicsModule, got "
                             f"{type(model).__name__}.")
@@ -181,6 +186,11 @@ class Runner:
         self.monitors = {k: _as_monitor(k, m) for k, m in (monitors or {}).items()}
         self.inputs = inputs
         self.progress = bool(progress)
+        if live is not None and not all(hasattr(live, a) for a in ("start", "update", "finish",
+                                                                    "refresh")):
+            raise TypeError(f"Runner: live must be a brainsim.plot.LivePlot, got "
+                            f"{type(live).__name__}.")
+        self.live = live
         self._compiled: dict[tuple, tuple[Callable, Any]] = {}
 
     # -- inputs ---------------------------------------------------------------------
@@ -281,6 +291,8 @@ class Runner:
         if streamed:
             per_step = sum(m.row_bytes / m.every for m in self.monitors.values())
             chunk = int(max(1, min(steps, _STREAM_CHUNK_BYTES // max(per_step, 1.))))
+        if self.live is not None:
+            chunk = min(chunk, _duration_steps(self.live.refresh, dt, "LivePlot", "refresh"))
         sizes = {}
         for k, m in self.monitors.items():
             rows = plan[k][1] if k not in streamed else 2 * -(-chunk // m.every)
@@ -288,11 +300,11 @@ class Runner:
         sizes["(time axis)"] = (8 * steps, f"{steps} float64 times")
         _memory.check_records_fit(sizes, _memory.available_memory())
 
-        if not streamed:
+        if chunk == steps and self.live is None:
             bufs, ys = self._call(steps, i0, xs, self.progress)
             data = {**ys, **{k: _first_rows(b, plan[k][1]) for k, b in bufs.items()}}
         else:
-            data = self._run_streamed(steps, i0, xs, chunk, plan, streamed, dt_ms)
+            data = self._run_chunked(steps, i0, xs, chunk, plan, streamed, dt, dt_ms)
         t = (i0 + np.arange(steps)) * dt_ms * u.ms
         records = {}
         for k, m in self.monitors.items():
@@ -302,31 +314,64 @@ class Runner:
         self._set_time((i0 + steps) * dt_ms)
         return RunResult(t, records)
 
-    def _run_streamed(self, steps: int, i0: int, xs: tuple, chunk: int, plan: dict,
-                      streamed: set, dt_ms: float) -> dict:
-        """Run in chunks; each chunk's records come to the host in one transfer."""
+    def _run_chunked(self, steps: int, i0: int, xs: tuple, chunk: int, plan: dict,
+                     streamed: set, dt: Any, dt_ms: float) -> dict:
+        """Run in chunks, each with one host transfer of its records; stream or show them.
+
+        A chunk is dispatched before the previous one is written out or drawn, so the host
+        work overlaps with the compiled loop (JAX dispatches asynchronously).
+        """
         sinks, kept = {}, {k: [] for k in self.monitors if k not in streamed}
+        live = self.live
         try:
             for k in streamed:
                 m = self.monitors[k]
                 first, count = plan[k]
                 sinks[k] = H5Sink(m.path, count, m.shape, m.dtype, m.unit,
                                   (first + np.arange(count)) * m.every * dt_ms, m.every, dt_ms)
+            if live is not None:
+                live.start(self.monitors, i0 * dt_ms, (i0 + steps) * dt_ms, dt_ms)
             bar = ProgressBar(steps, desc="run") if self.progress else None
+
+            def absorb(a, c, out):
+                bufs, ys = jax.device_get(out)
+                rows = {}
+                for k, m in self.monitors.items():
+                    rows[k] = np.asarray(ys[k] if k in ys else
+                                         _first_rows(bufs[k], _samples(i0 + a, c, m.every)[1]))
+                    (sinks[k].write if k in streamed else kept[k].append)(rows[k])
+                if live is not None:
+                    live.update(self._chunk_records(rows, i0 + a, c, dt, dt_ms))
+                if bar:
+                    bar.update(a + c)
+
+            pending = None
             for a in range(0, steps, chunk):
                 c = min(chunk, steps - a)
                 part = tuple(jax.tree_util.tree_map(lambda x: x[a:a + c], x) for x in xs)
-                bufs, ys = jax.device_get(self._call(c, i0 + a, part, False))
-                for k, m in self.monitors.items():
-                    rows = ys[k] if k in ys else \
-                        _first_rows(bufs[k], _samples(i0 + a, c, m.every)[1])
-                    (sinks[k].write if k in streamed else kept[k].append)(np.asarray(rows))
-                if bar:
-                    bar.update(a + c)
+                out = self._call(c, i0 + a, part, False)
+                if pending is not None:
+                    absorb(*pending)
+                pending = (a, c, out)
+            absorb(*pending)
         finally:
             for s in sinks.values():
                 s.close()
+            if live is not None:
+                live.finish()
         return {k: np.concatenate(v) for k, v in kept.items()}
+
+    def _chunk_records(self, rows: dict, i0: int, n: int, dt: Any, dt_ms: float) -> dict:
+        """The records of steps ``i0 .. i0+n-1`` alone, as the run would return them."""
+        t = (i0 + np.arange(n)) * dt_ms * u.ms
+        out = {}
+        for k, m in self.monitors.items():
+            if m.path is not None:
+                continue     # a streamed trace is read from its file after the run
+            first, count = _samples(i0, n, m.every)
+            tk = t if m.every == 1 else (first + np.arange(count)) * (m.every * dt_ms) * u.ms
+            out[k] = m.finish(rows[k], tk, dt)
+        return out
 
     def _set_time(self, t_ms: float) -> None:
         if isinstance(self.model, Module):
@@ -339,7 +384,7 @@ class Runner:
 
 
 def run(model: Any, duration: Any, *, inputs: Any = None, monitors: dict | None = None,
-        progress: bool = True) -> RunResult:
+        progress: bool = True, live: Any = None) -> RunResult:
     """Run ``model`` for ``duration`` from its current time and return the time axis and records.
 
     A shortcut for ``Runner(model, monitors=..., inputs=..., progress=...).run(duration)``;
@@ -360,6 +405,8 @@ def run(model: Any, duration: Any, *, inputs: Any = None, monitors: dict | None 
     monitors : dict, optional
         See :class:`Runner`.
     progress : bool
+    live : brainsim.plot.LivePlot, optional
+        Draw the monitors while the run goes on (see :class:`Runner`).
 
     Returns
     -------
@@ -379,4 +426,5 @@ def run(model: Any, duration: Any, *, inputs: Any = None, monitors: dict | None 
     >>> res['V'].values.shape, res['V'].t[:3].to_decimal(u.ms).tolist()
     ((20, 2), [0.0, 1.0, 2.0])
     """
-    return Runner(model, monitors=monitors, inputs=inputs, progress=progress).run(duration)
+    return Runner(model, monitors=monitors, inputs=inputs, progress=progress,
+                  live=live).run(duration)
