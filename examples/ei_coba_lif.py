@@ -127,8 +127,11 @@ def raster_sha256(spikes) -> str:
 def _launch_processes(argv: list[str], a) -> int:
     """Run this script in ``a.processes`` local processes joined by jax.distributed."""
     from brainsim.sharding import launch_local
-    rest = [x for x in argv]
-    return launch_local(__file__, rest, a.processes, timeout=a.timeout)
+    if a.devices % a.processes:
+        raise SystemExit(f"--devices {a.devices} must be a multiple of --processes "
+                         f"{a.processes} (each process gets devices / processes of them).")
+    return launch_local(__file__, argv, a.processes, timeout=a.timeout,
+                        devices_per_process=a.devices // a.processes)
 
 
 def _join_processes(a) -> None:

@@ -116,6 +116,17 @@ def _first_rows(buf: Any, count: int) -> Any:
     return buf if count == buf.shape[0] else buf[:count]
 
 
+def _gathered(tree: Any) -> Any:
+    """Records split over several processes, gathered whole into every process."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    if all(getattr(x, "is_fully_addressable", True) for x in leaves):
+        return tree
+    from jax.experimental import multihost_utils
+    return jax.tree_util.tree_map(
+        lambda x: x if getattr(x, "is_fully_addressable", True)
+        else multihost_utils.process_allgather(x, tiled=True), tree)
+
+
 def _mantissa(x: Any) -> Any:
     return u.get_mantissa(x)
 
@@ -289,7 +300,7 @@ class Runner:
         _memory.check_records_fit(sizes, _memory.available_memory())
 
         if not streamed:
-            bufs, ys = self._call(steps, i0, xs, self.progress)
+            bufs, ys = _gathered(self._call(steps, i0, xs, self.progress))
             data = {**ys, **{k: _first_rows(b, plan[k][1]) for k, b in bufs.items()}}
         else:
             data = self._run_streamed(steps, i0, xs, chunk, plan, streamed, dt_ms)
@@ -316,7 +327,7 @@ class Runner:
             for a in range(0, steps, chunk):
                 c = min(chunk, steps - a)
                 part = tuple(jax.tree_util.tree_map(lambda x: x[a:a + c], x) for x in xs)
-                bufs, ys = jax.device_get(self._call(c, i0 + a, part, False))
+                bufs, ys = jax.device_get(_gathered(self._call(c, i0 + a, part, False)))
                 for k, m in self.monitors.items():
                     rows = ys[k] if k in ys else \
                         _first_rows(bufs[k], _samples(i0 + a, c, m.every)[1])

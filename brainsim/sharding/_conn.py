@@ -23,6 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, PartitionSpec as P
 
+from .._state import LongTermState
+from ..transforms._shard_map import shard_map
 from ..event import BinaryArray, CSR
 from ..event._units import split_unit, wrap_unit
 from ._mesh import AXIS
@@ -31,14 +33,6 @@ from ._place import global_array
 __all__ = ["ShardedCSR"]
 
 _WORD = 32
-
-
-def _shard_map(f, mesh, in_specs, out_specs):
-    sm = getattr(jax, "shard_map", None)
-    if sm is not None:
-        return sm(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_vma=False)
-    from jax.experimental.shard_map import shard_map as esm   # jax < 0.7
-    return esm(f, mesh=mesh, in_specs=in_specs, out_specs=out_specs, check_rep=False)
 
 
 def _pack(s: jax.Array) -> jax.Array:
@@ -77,7 +71,6 @@ def _split_columns(indices, indptr, data, m, n, D):
     return idx, ptr, dat, L
 
 
-@jax.tree_util.register_pytree_node_class
 class ShardedCSR:
     """A CSR matrix ``(m, n)`` whose columns (postsynaptic neurons) are split over a mesh.
 
@@ -136,21 +129,12 @@ class ShardedCSR:
         idx, ptr, dat, L = _split_columns(np.asarray(csr.indices), np.asarray(csr.indptr),
                                           None if shared else data, m, n, D)
         self.shape, self.unit, self.mesh, self.axis, self.max_row = (m, n), csr.unit, mesh, axis, L
-        self.indices = global_array(idx, mesh, P(axis))
-        self.indptr = global_array(ptr, mesh, P(axis))
-        self.data = (global_array(data, mesh, P()) if shared
-                     else global_array(dat, mesh, P(axis)))
-
-    def tree_flatten(self):
-        return ((self.data, self.indices, self.indptr),
-                (self.shape, self.unit, self.mesh, self.axis, self.max_row))
-
-    @classmethod
-    def tree_unflatten(cls, aux, children):
-        obj = object.__new__(cls)
-        obj.data, obj.indices, obj.indptr = children
-        obj.shape, obj.unit, obj.mesh, obj.axis, obj.max_row = aux
-        return obj
+        # held in a state, so that compiled programs take them as arguments: a program may
+        # not close over arrays that span several processes (nor should it embed them)
+        self.arrays = LongTermState(
+            ((global_array(data, mesh, P()) if shared else global_array(dat, mesh, P(axis))),
+             global_array(idx, mesh, P(axis)), global_array(ptr, mesh, P(axis))),
+            name="ShardedCSR arrays")
 
     def __rmatmul__(self, spikes: Any) -> Any:
         return self._product(spikes, left=True)
@@ -165,7 +149,8 @@ class ShardedCSR:
             raise ValueError(f"ShardedCSR: spikes must have shape ({m},) (one per presynaptic "
                              f"neuron), got {s.shape}.")
         D, axis, L = self.mesh.shape[self.axis], self.axis, self.max_row
-        shared = self.data.ndim == 0
+        data, indices, indptr = self.arrays.value
+        shared = data.ndim == 0
 
         def local(s_loc, data, indices, indptr):
             words = jax.lax.all_gather(_pack(s_loc), axis, tiled=False)
@@ -174,9 +159,9 @@ class ShardedCSR:
                       shape=(m, n // D), max_row=L)
             return BinaryArray(full) @ blk
 
-        out = _shard_map(local, self.mesh,
+        out = shard_map(local, self.mesh,
                          (P(axis), P() if shared else P(axis), P(axis), P(axis)), P(axis))(
-            s, self.data, self.indices, self.indptr)
+            s, data, indices, indptr)
         return wrap_unit(out, self.unit)
 
     def __repr__(self):

@@ -20,7 +20,7 @@ from .._state import State, _is_quantity
 from ..random import _random
 from ._mesh import AXIS
 
-__all__ = ["shard_model", "global_array"]
+__all__ = ["shard_model", "global_array", "placement"]
 
 
 def global_array(x: Any, mesh: Mesh, spec: P) -> jax.Array:
@@ -49,6 +49,41 @@ def _neuron_spec(owner: Any, leaf: Any, axis: str) -> P | None:
     if not shape or shape[-1] != owner.varshape[0]:
         return None
     return P(*([None] * (len(shape) - 1) + [axis]))
+
+
+def placement(model: Module, mesh: Mesh, axis: str | None, who: str) -> list:
+    """``[(path, state, treedef, leaves, specs)]`` for every state of ``model``: the partition spec
+    of each leaf on ``mesh`` (None: replicated), or a ValueError naming a population that the
+    mesh does not divide."""
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"{who}: mesh must be a jax.sharding.Mesh (see "
+                        f"brainsim.sharding.make_mesh), got {type(mesh).__name__}.")
+    if axis is None:
+        if len(mesh.axis_names) != 1:
+            raise ValueError(f"{who}: the mesh has axes {mesh.axis_names}; name the one "
+                             "to split neurons over with axis=.")
+        axis = mesh.axis_names[0]
+    if axis not in mesh.axis_names:
+        raise ValueError(f"{who}: axis={axis!r} is not an axis of the mesh "
+                         f"{mesh.axis_names}.")
+    size = mesh.shape[axis]
+    plan: list[tuple[str, State, Any, list, list]] = []
+    for path, mod in [("", model), *model.named_modules().items()]:
+        for attr, st in vars(mod).items():
+            if not isinstance(st, State):
+                continue
+            leaves, tree = jax.tree_util.tree_flatten(st.value, is_leaf=_is_quantity)
+            specs = [_neuron_spec(mod, leaf, axis) for leaf in leaves]
+            for spec in specs:
+                if spec is not None and mod.varshape[0] % size:
+                    n = mod.varshape[0]
+                    raise ValueError(
+                        f"{who}: population '{path or type(mod).__name__}' has {n} "
+                        f"neurons, which a mesh of {size} devices does not divide ({n} % {size} "
+                        f"= {n % size}). Use a mesh size that divides {n}, or a population "
+                        f"size that is a multiple of {size}.")
+            plan.append((f"{path}.{attr}" if path else attr, st, tree, leaves, specs))
+    return plan
 
 
 def shard_model(model: Module, mesh: Mesh, axis: str | None = None) -> Module:
@@ -89,35 +124,8 @@ def shard_model(model: Module, mesh: Mesh, axis: str | None = None) -> Module:
     >>> net.V.value.mantissa.sharding.spec
     PartitionSpec('neurons',)
     """
-    if not isinstance(mesh, Mesh):
-        raise TypeError(f"shard_model: mesh must be a jax.sharding.Mesh (see "
-                        f"brainsim.sharding.make_mesh), got {type(mesh).__name__}.")
-    if axis is None:
-        if len(mesh.axis_names) != 1:
-            raise ValueError(f"shard_model: the mesh has axes {mesh.axis_names}; name the one "
-                             "to split neurons over with axis=.")
-        axis = mesh.axis_names[0]
-    if axis not in mesh.axis_names:
-        raise ValueError(f"shard_model: axis={axis!r} is not an axis of the mesh "
-                         f"{mesh.axis_names}.")
-    size = mesh.shape[axis]
-    plan: list[tuple[State, Any]] = []
-    for path, mod in [("", model), *model.named_modules().items()]:
-        for attr, st in vars(mod).items():
-            if not isinstance(st, State):
-                continue
-            leaves, tree = jax.tree_util.tree_flatten(st.value, is_leaf=_is_quantity)
-            specs = [_neuron_spec(mod, leaf, axis) for leaf in leaves]
-            for spec in specs:
-                if spec is not None and mod.varshape[0] % size:
-                    n = mod.varshape[0]
-                    raise ValueError(
-                        f"shard_model: population '{path or type(mod).__name__}' has {n} "
-                        f"neurons, which a mesh of {size} devices does not divide ({n} % {size} "
-                        f"= {n % size}). Use a mesh size that divides {n}, or a population "
-                        f"size that is a multiple of {size}.")
-            plan.append((st, tree, leaves, specs))
-    for st, tree, leaves, specs in plan:
+    plan = placement(model, mesh, axis, 'shard_model')
+    for _, st, tree, leaves, specs in plan:
         placed = [_place_leaf(x, mesh, P() if s is None else s) for x, s in zip(leaves, specs)]
         st.value = jax.tree_util.tree_unflatten(tree, placed)
     _random.DEFAULT.value = global_array(_random.DEFAULT.value, mesh, P())
