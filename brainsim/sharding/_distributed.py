@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Sequence
 
@@ -49,8 +50,14 @@ def initialize(coordinator: str, num_processes: int, process_id: int, *,
     ValueError
         For a ``process_id`` outside ``[0, num_processes)``.
     RuntimeError
-        When the processes do not all join within ``timeout`` seconds, or the coordinator
-        reports another number of processes than ``num_processes``.
+        When joining fails, or the coordinator runs another number of processes than
+        ``num_processes``.
+
+    Notes
+    -----
+    When not all processes join within ``timeout`` seconds, the process writes a message
+    naming the coordinator and the process count to stderr and exits with status 1: XLA's
+    coordination client would otherwise end it with a fatal error, which Python cannot catch.
     """
     _check_count("initialize: num_processes", num_processes, 1)
     _check_count("initialize: process_id", process_id, 0)
@@ -61,18 +68,34 @@ def initialize(coordinator: str, num_processes: int, process_id: int, *,
         raise ValueError(f"initialize: coordinator must be 'host:port', got {coordinator!r}.")
     wait = max(1, int(round(timeout)))
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    hint = (f"Start all {num_processes} processes with the same coordinator and "
+            f"num_processes, and ranks 0..{num_processes - 1}.")
+
+    def give_up() -> None:
+        # XLA's coordination client ends the process by a fatal error when its deadline
+        # passes; say what happened first, and exit on our terms just before that.
+        sys.stderr.write(
+            f"brainsim.sharding.initialize: process {process_id} of {num_processes}: not all "
+            f"processes joined the coordinator at {coordinator} within {wait} s; stopping. "
+            f"{hint}\n")
+        sys.stderr.flush()
+        os._exit(1)
+
+    watchdog = threading.Timer(wait, give_up)
+    watchdog.daemon = True
+    watchdog.start()
     try:
         jax.distributed.initialize(coordinator, num_processes, process_id,
-                                   initialization_timeout=wait,
+                                   initialization_timeout=wait + 10,
                                    heartbeat_timeout_seconds=max(10, wait),
                                    shutdown_timeout_seconds=max(5, wait // 2))
     except Exception as err:   # the coordination service raises XlaRuntimeError and others
         raise RuntimeError(
             f"initialize: process {process_id} of {num_processes} could not join the "
             f"coordinator at {coordinator} within {wait} s ({type(err).__name__}: "
-            f"{str(err).splitlines()[0] if str(err) else ''}). Start all {num_processes} "
-            f"processes with the same coordinator and num_processes, and ranks "
-            f"0..{num_processes - 1}.") from None
+            f"{str(err).splitlines()[0] if str(err) else ''}). {hint}") from None
+    finally:
+        watchdog.cancel()
     if jax.process_count() != num_processes:
         found = jax.process_count()
         raise RuntimeError(

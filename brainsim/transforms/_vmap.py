@@ -67,7 +67,8 @@ def _mesh_axis(mesh: Any, out_axes: Any) -> str:
     if len(mesh.axis_names) != 1:
         raise ValueError(f"brainsim.vmap: the mesh must have one axis to split the batch over, "
                          f"got axes {mesh.axis_names}.")
-    if not all(a == 0 for a in jax.tree_util.tree_leaves(out_axes)):
+    axes = jax.tree_util.tree_leaves(out_axes, is_leaf=lambda x: x is None)
+    if not all(a == 0 for a in axes):
         raise ValueError(f"brainsim.vmap: with mesh=, the results are split along their batch "
                          f"axis 0; got out_axes={out_axes!r}. Use out_axes=0.")
     return mesh.axis_names[0]
