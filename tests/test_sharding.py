@@ -139,3 +139,27 @@ def test_global_key_equals_prng_key():
     import jax
     r = brainsim.random.RandomState(12345)
     np.testing.assert_array_equal(np.asarray(r.value), np.asarray(jax.random.PRNGKey(12345)))
+
+
+def test_example_devices_flag_sets_host_devices_and_matches_one_device():
+    # no XLA_FLAGS given: --devices 2 must make the host devices itself
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    env.pop("XLA_FLAGS", None)
+    out = subprocess.run([sys.executable, str(HERE.parent / "examples" / "ei_coba_lif.py"),
+                          "--scale", "0.05", "--duration", "30", "--json", "--out", "",
+                          "--devices", "2"], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    sys.path.insert(0, str(HERE.parent / "examples"))
+    try:
+        import ei_coba_lif
+    finally:
+        sys.path.pop(0)
+    import brainunit as u
+    _, spikes = ei_coba_lif.simulate(0.05, 30. * u.ms, 0, progress=False)
+    assert spikes.count > 20
+    assert got["devices"] == 2 and got["n_neurons"] == 200
+    assert got["spike_count"] == spikes.count
+    assert got["raster_sha256"] == ei_coba_lif.raster_sha256(spikes)
+    assert abs(got["rate_hz"] - float(spikes.mean_rate().to_decimal(u.Hz))) < 1e-9
