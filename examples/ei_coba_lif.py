@@ -35,7 +35,8 @@ def _host_devices_from_argv(argv: list[str]) -> None:
     _scale_out_args(pre)
     a, _ = pre.parse_known_args(argv)
     per_proc = max(1, a.devices // max(1, a.processes))
-    if per_proc > 1 and "xla_force_host_platform_device_count" not in os.environ.get("XLA_FLAGS", ""):
+    flags = os.environ.get("XLA_FLAGS", "")
+    if per_proc > 1 and "xla_force_host_platform_device_count" not in flags:
         os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
                                    f" --xla_force_host_platform_device_count={per_proc}").strip()
 
@@ -90,9 +91,11 @@ class EINet(brainsim.DynamicsModule):
             exc = lambda s: event.BinaryArray(s) @ Se                  # noqa: E731
             inh = lambda s: event.BinaryArray(s) @ Si                  # noqa: E731
         self.exc = projections.AlignPostProj(
-            exc, synapses.Expon(n, 5. * u.ms), synapses.COBA(E=0. * u.mV), post=self.neu, pre=self.neu)
+            exc, synapses.Expon(n, 5. * u.ms), synapses.COBA(E=0. * u.mV),
+            post=self.neu, pre=self.neu)
         self.inh = projections.AlignPostProj(
-            inh, synapses.Expon(n, 10. * u.ms), synapses.COBA(E=-80. * u.mV), post=self.neu, pre=self.neu)
+            inh, synapses.Expon(n, 10. * u.ms), synapses.COBA(E=-80. * u.mV),
+            post=self.neu, pre=self.neu)
 
     def update(self, current=200. * u.pA):
         self.exc()            # deliver the spikes of the previous step
@@ -102,7 +105,10 @@ class EINet(brainsim.DynamicsModule):
 
 def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress: bool = True,
              devices: int = 1):
-    """Build and run the network (split over ``devices`` devices if > 1); return (net, spike record)."""
+    """Build and run the network, split over ``devices`` devices if > 1.
+
+    Returns ``(net, spike record)``.
+    """
     brainsim.environ.set(dt=0.1 * u.ms)
     brainsim.random.seed(seed)
     mesh = None

@@ -21,6 +21,11 @@ import brainsim  # noqa: E402
 from brainsim import event, init, neurons, projections, sharding, synapses  # noqa: E402
 from brainsim.environ import _environ  # noqa: E402
 from brainsim.runner import Runner, SpikeMonitor, StateMonitor  # noqa: E402
+from jax._src import xla_bridge  # noqa: E402
+
+# jax.distributed.initialize must come before JAX's backends start: importing brainsim (which
+# creates the global random key) must not start them
+BACKENDS_AFTER_IMPORT = xla_bridge.backends_are_initialized()
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples"))
 import ei_coba_lif  # noqa: E402
@@ -95,7 +100,8 @@ def poisson_run(D: int | None) -> dict:
     if mesh is not None:
         hlo = hlo_of_run(r, 500)
         out["collectives"] = collectives(hlo)
-        calls = re.findall(r"f32\[([0-9,]+)\][^\n]*custom_call_target=\"brainsim_csr_scatter\"", hlo)
+        calls = re.findall(r"f32\[([0-9,]+)\][^\n]*"
+                           r"custom_call_target=\"brainsim_csr_scatter\"", hlo)
         out["kernel_shapes"] = sorted(set(calls))
         out["V_spec"] = str(net.neu.V.value.mantissa.sharding.spec)
     return out
@@ -190,7 +196,7 @@ def errors() -> dict:
 
 
 def main():
-    res = {"devices": len(jax.devices())}
+    res = {"backends_after_import": BACKENDS_AFTER_IMPORT, "devices": len(jax.devices())}
     res["poisson"] = {str(D): poisson_run(D) for D in (None, 2, 4)}
     res["coba"] = {str(D): coba(D) for D in (None, 2, 4)}
     res["coba_collectives"] = coba_hlo()

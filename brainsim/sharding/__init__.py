@@ -9,5 +9,6 @@ from ._distributed import free_port, initialize, launch_local
 from ._mesh import AXIS, make_mesh
 from ._place import global_array, shard_model
 
-__all__ = ["AXIS", "make_mesh", "shard_model", "global_array", "ShardedCSR", "save_sharded", "restore_sharded",
+__all__ = ["AXIS", "make_mesh", "shard_model", "global_array", "ShardedCSR",
+           "save_sharded", "restore_sharded",
            "initialize", "launch_local", "free_port"]

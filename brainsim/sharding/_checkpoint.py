@@ -17,7 +17,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from .._module import Module
-from .._state import _is_quantity
+from .._state import State, _is_quantity
 from ..random import _random
 from ._place import placement
 
@@ -42,13 +42,6 @@ def _path(path: Any) -> str:
         raise TypeError(f"path must be a str or os.PathLike directory, got "
                         f"{type(path).__name__}.")
     return os.path.abspath(os.fspath(path))
-
-
-def _tree(model: Module, mesh: Mesh, axis: str | None, who: str) -> tuple[dict, list]:
-    plan = placement(model, mesh, axis, who)
-    tree = {key: [u.get_mantissa(x) if _is_quantity(x) else x for x in leaves]
-            for key, _, _, leaves, _ in plan}
-    return tree, plan
 
 
 def save_sharded(path: str | os.PathLike, model: Module) -> None:
@@ -85,13 +78,23 @@ def save_sharded(path: str | os.PathLike, model: Module) -> None:
 
 
 def _states(model: Module) -> dict:
+    """The model's states by ``module.path.attr`` (the keys :func:`placement` uses)."""
     out = {}
     for path, mod in [("", model), *model.named_modules().items()]:
         for attr, st in vars(mod).items():
-            from .._state import State
             if isinstance(st, State):
                 out[f"{path}.{attr}" if path else attr] = st
     return out
+
+
+def _saved_names(ckpt: Any, where: str) -> set:
+    try:
+        meta = ckpt.metadata(where)
+        meta = getattr(meta, "item_metadata", meta)
+        return set(meta.keys())
+    except Exception as err:   # orbax raises several types for a directory it cannot read
+        raise ValueError(f"restore_sharded: {where} is not an orbax checkpoint of "
+                         f"save_sharded ({type(err).__name__}: {err}).") from None
 
 
 def restore_sharded(path: str | os.PathLike, model: Module, mesh: Mesh,
@@ -139,9 +142,7 @@ def restore_sharded(path: str | os.PathLike, model: Module, mesh: Mesh,
     target[_CLOCK] = jax.ShapeDtypeStruct((), np.float64, sharding=NamedSharding(mesh, P()))
     ckpt = ocp.StandardCheckpointer()
     try:
-        saved = ckpt.metadata(where)
-        names = set(getattr(saved, "item_metadata", saved).keys()) if saved is not None else set()
-        missing = sorted(set(target) - names)
+        missing = sorted(set(target) - _saved_names(ckpt, where))
         if missing:
             raise ValueError(f"restore_sharded: the checkpoint at {where} has no state "
                              f"{missing[0]!r} of the model; build the model as the one saved.")
