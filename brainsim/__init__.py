@@ -8,6 +8,7 @@ The package is layered; each layer only uses the ones above it:
   and control flow that carries states: :func:`cond`, :func:`switch`, :func:`while_loop`,
   :func:`fori_loop`
 - checkpoints: :func:`save_checkpoint`, :func:`load_checkpoint`
+- scale-out over devices and processes: :mod:`sharding`
 - numerics: :mod:`integrators`, :mod:`surrogate`
 - event-driven operators and layers: :mod:`event`, :mod:`layers`
 - models: :mod:`neurons`, :mod:`synapses`, :mod:`projections`, :mod:`init`
@@ -22,7 +23,7 @@ from . import environ, random
 from . import datasets, encoding, event, integrators, layers, surrogate
 from . import init, neurons, plot, projections, runner, synapses, train
 from . import equations, groups
-from . import fitting
+from . import fitting, sharding
 from .groups import NeuronGroup, Synapses, TimedArray
 from ._dynamics import DynamicsModule
 from ._errors import (BrainsimError, CheckpointError, StateValueError, TraceContextError,
@@ -46,7 +47,8 @@ __all__ = [
     "save_checkpoint", "load_checkpoint",
     "environ", "random", "errors", "integrators", "surrogate", "datasets", "encoding",
     "event", "layers", "init", "neurons", "synapses", "projections", "runner", "plot", "train",
-    "run", "Runner", "equations", "groups", "fitting", "NeuronGroup", "Synapses", "TimedArray",
+    "run", "Runner", "equations", "groups", "fitting", "sharding",
+    "NeuronGroup", "Synapses", "TimedArray",
     "BrainsimError", "StateValueError", "UnitMismatchError", "TraceContextError",
     "CheckpointError",
 ]

@@ -4,23 +4,71 @@
 with p = 0.02, exponential conductances, 1 s of activity. Prints the mean rates and writes a raster.
 
     python examples/ei_coba_lif.py [--scale 1] [--duration 1000] [--seed 0] [--out raster.png]
+                                   [--devices N] [--processes P] [--json]
+
+``--devices N`` splits the network over N devices (on a CPU it makes N host devices when fewer
+exist); ``--processes P`` launches P local processes that cooperate through jax.distributed,
+each with N / P devices. The spikes are the same, bit for bit, on any number of devices.
+``--json`` prints one last line with n_neurons, rate_hz, spike_count and raster_sha256.
 """
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
-import brainunit as u
-import numpy as np
 
-import brainsim
-from brainsim import event, init, neurons, projections, synapses
-from brainsim.runner import Runner, SpikeMonitor
+def _scale_out_args(p: argparse.ArgumentParser) -> None:
+    """The flags of the devices/processes part."""
+    p.add_argument("--devices", type=int, default=1,
+                   help="split the network over this many devices (all processes together)")
+    p.add_argument("--processes", type=int, default=1,
+                   help="launch this many local processes joined by jax.distributed")
+    p.add_argument("--coordinator", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--process-id", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--timeout", type=float, default=120., help=argparse.SUPPRESS)
+
+
+def _host_devices_from_argv(argv: list[str]) -> None:
+    """Before JAX starts: give a CPU as many host devices as this process needs."""
+    pre = argparse.ArgumentParser(add_help=False)
+    _scale_out_args(pre)
+    a, _ = pre.parse_known_args(argv)
+    per_proc = max(1, a.devices // max(1, a.processes))
+    flags = os.environ.get("XLA_FLAGS", "")
+    if per_proc > 1 and "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
+                                   f" --xla_force_host_platform_device_count={per_proc}").strip()
+
+
+if __name__ == "__main__":
+    _host_devices_from_argv(sys.argv[1:])
+
+import brainunit as u  # noqa: E402
+import numpy as np  # noqa: E402
+
+import brainsim  # noqa: E402
+from brainsim import event, init, neurons, projections, synapses  # noqa: E402
+from brainsim.runner import Runner, SpikeMonitor  # noqa: E402
+
+
+def _whole_rows(W, offset: int, n: int):
+    """The (rows, n) CSR ``W`` as rows ``offset ..`` of an (n, n) CSR (the other rows empty)."""
+    ip = np.asarray(W.indptr)
+    nse = ip[-1]
+    ptr = np.concatenate([np.zeros(offset, ip.dtype), ip,
+                          np.full(n - offset - W.shape[0], nse, ip.dtype)])
+    return event.CSR((W.weight, W.indices, ptr), shape=(n, n))
 
 
 class EINet(brainsim.DynamicsModule):
-    """The COBA network: one LIF population whose first 80 % are excitatory."""
+    """The COBA network: one LIF population whose first 80 % are excitatory.
 
-    def __init__(self, scale: float = 1.0, seed: int = 0):
+    With ``mesh`` the connectivity is split by postsynaptic neuron over the mesh
+    (``brainsim.sharding.ShardedCSR``); each projection then reads the whole spike vector.
+    """
+
+    def __init__(self, scale: float = 1.0, seed: int = 0, mesh=None):
         n_exc, n_inh = int(3200 * scale), int(800 * scale)
         n = n_exc + n_inh
         super().__init__(n)
@@ -33,12 +81,21 @@ class EINet(brainsim.DynamicsModule):
         W_exc = event.random_conn(self.n_exc, n, prob=0.02, seed=seed, weight=w_exc)
         W_inh = event.random_conn(self.n_inh, n, prob=0.02, seed=seed + 1, weight=w_inh)
         ne = self.n_exc
+        if mesh is None:
+            exc = lambda s: event.BinaryArray(s[:ne]) @ W_exc          # noqa: E731
+            inh = lambda s: event.BinaryArray(s[ne:]) @ W_inh          # noqa: E731
+        else:
+            from brainsim.sharding import ShardedCSR
+            Se = ShardedCSR(_whole_rows(W_exc, 0, n), mesh)
+            Si = ShardedCSR(_whole_rows(W_inh, ne, n), mesh)
+            exc = lambda s: event.BinaryArray(s) @ Se                  # noqa: E731
+            inh = lambda s: event.BinaryArray(s) @ Si                  # noqa: E731
         self.exc = projections.AlignPostProj(
-            lambda s: event.BinaryArray(s[:ne]) @ W_exc, synapses.Expon(n, 5. * u.ms),
-            synapses.COBA(E=0. * u.mV), post=self.neu, pre=self.neu)
+            exc, synapses.Expon(n, 5. * u.ms), synapses.COBA(E=0. * u.mV),
+            post=self.neu, pre=self.neu)
         self.inh = projections.AlignPostProj(
-            lambda s: event.BinaryArray(s[ne:]) @ W_inh, synapses.Expon(n, 10. * u.ms),
-            synapses.COBA(E=-80. * u.mV), post=self.neu, pre=self.neu)
+            inh, synapses.Expon(n, 10. * u.ms), synapses.COBA(E=-80. * u.mV),
+            post=self.neu, pre=self.neu)
 
     def update(self, current=200. * u.pA):
         self.exc()            # deliver the spikes of the previous step
@@ -46,38 +103,91 @@ class EINet(brainsim.DynamicsModule):
         return self.neu(current)
 
 
-def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress: bool = True):
-    """Build and run the network; return (net, spike record)."""
+def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress: bool = True,
+             devices: int = 1):
+    """Build and run the network, split over ``devices`` devices if > 1.
+
+    Returns ``(net, spike record)``.
+    """
     brainsim.environ.set(dt=0.1 * u.ms)
     brainsim.random.seed(seed)
-    net = brainsim.init_states(EINet(scale, seed))
+    mesh = None
+    if devices > 1:
+        from brainsim import sharding
+        mesh = sharding.make_mesh(devices)
+    net = brainsim.init_states(EINet(scale, seed, mesh))
+    if mesh is not None:
+        sharding.shard_model(net, mesh)
+        progress = False
     res = Runner(net, monitors={"spikes": SpikeMonitor(net.neu)}, progress=progress).run(duration)
     return net, res["spikes"]
 
 
+def raster_sha256(spikes) -> str:
+    """SHA-256 of the recorded spikes: the (step, neuron) pairs as int64, in record order."""
+    import hashlib
+    pairs = np.stack([np.asarray(spikes.steps, np.int64), np.asarray(spikes.i, np.int64)], 1)
+    return hashlib.sha256(np.ascontiguousarray(pairs).tobytes()).hexdigest()
+
+
+def _launch_processes(argv: list[str], a) -> int:
+    """Run this script in ``a.processes`` local processes joined by jax.distributed."""
+    from brainsim.sharding import launch_local
+    if a.devices % a.processes:
+        raise SystemExit(f"--devices {a.devices} must be a multiple of --processes "
+                         f"{a.processes} (each process gets devices / processes of them).")
+    return launch_local(__file__, argv, a.processes, timeout=a.timeout,
+                        devices_per_process=a.devices // a.processes)
+
+
+def _join_processes(a) -> None:
+    """In a launched process: join the others (bounded by ``--timeout``)."""
+    from brainsim import sharding
+    sharding.initialize(a.coordinator, a.processes, a.process_id, timeout=a.timeout)
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--duration", type=float, default=1000., help="ms")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="raster.png")
+    p.add_argument("--json", action="store_true", help="print one JSON line last")
+    _scale_out_args(p)
     a = p.parse_args(argv)
-    net, spikes = simulate(a.scale, a.duration * u.ms, a.seed)
+    if a.processes > 1 and a.process_id is None:
+        sys.exit(_launch_processes(argv, a))
+    if a.process_id is not None:
+        _join_processes(a)
+    leader = a.process_id in (None, 0)
+    net, spikes = simulate(a.scale, a.duration * u.ms, a.seed, progress=not a.json and leader,
+                           devices=a.devices)
     start = min(500., a.duration / 2) * u.ms
     exc = np.arange(net.n_exc)
     inh = np.arange(net.n_exc, net.n_exc + net.n_inh)
     r_e = float(spikes.mean_rate(start, exc).to_decimal(u.Hz))
     r_i = float(spikes.mean_rate(start, inh).to_decimal(u.Hz))
+    if not leader:
+        return r_e, r_i
     print(f"E rate: {r_e:.2f} Hz   I rate: {r_i:.2f} Hz   (after {start})")
-    from brainsim import plot
-    # All 4,000 rows at 20 Hz would be a solid block: show 400 E and 100 I neurons.
-    shown = min(400, net.n_exc), min(100, net.n_inh)
-    keep = (spikes.i < shown[0]) | ((spikes.i >= net.n_exc) & (spikes.i < net.n_exc + shown[1]))
-    row = np.where(spikes.i < net.n_exc, spikes.i, spikes.i - net.n_exc + shown[0])
-    plot.raster(spikes.t[keep], row[keep], path=a.out, markersize=1.5,
-                title=f"COBA-LIF, {net.n_exc + net.n_inh} neurons "
-                      f"({shown[0]} E below, {shown[1]} I above)")
-    print(f"raster written to {a.out}")
+    if a.out:
+        from brainsim import plot
+        # All 4,000 rows at 20 Hz would be a solid block: show 400 E and 100 I neurons.
+        shown = min(400, net.n_exc), min(100, net.n_inh)
+        keep = (spikes.i < shown[0]) | ((spikes.i >= net.n_exc) & (spikes.i < net.n_exc + shown[1]))
+        row = np.where(spikes.i < net.n_exc, spikes.i, spikes.i - net.n_exc + shown[0])
+        plot.raster(spikes.t[keep], row[keep], path=a.out, markersize=1.5,
+                    title=f"COBA-LIF, {net.n_exc + net.n_inh} neurons "
+                          f"({shown[0]} E below, {shown[1]} I above)")
+        print(f"raster written to {a.out}")
+    if a.json:
+        import json
+        n = net.n_exc + net.n_inh
+        rate = float(spikes.mean_rate().to_decimal(u.Hz))
+        print(json.dumps({"n_neurons": n, "rate_hz": rate, "spike_count": int(spikes.count),
+                          "raster_sha256": raster_sha256(spikes), "devices": a.devices,
+                          "processes": a.processes}))
     return r_e, r_i
 
 

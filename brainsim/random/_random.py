@@ -65,8 +65,17 @@ class RandomState(LongTermState):
 
     def __init__(self, seed: int | None = None):
         if seed is None:
-            seed = int.from_bytes(os.urandom(4), "little")
-        super().__init__(_key_from_seed(seed), name="brainsim.random key")
+            seed = int.from_bytes(os.urandom(4), "little") >> 1   # 31 bits: see below
+        host = (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool)
+                and 0 <= int(seed) < 2 ** 31)
+        if host and jax.config.jax_default_prng_impl == "threefry2x32":
+            # The same key as PRNGKey(seed), built on the host: creating a RandomState (the
+            # global one, at import) must not start JAX's backends, so that
+            # jax.distributed.initialize can still be called after ``import brainsim``.
+            super().__init__(None, name="brainsim.random key")
+            self._value = np.array([0, int(seed)], np.uint32)
+        else:
+            super().__init__(_key_from_seed(seed), name="brainsim.random key")
 
     def seed(self, seed: int) -> None:
         """Restart the stream from ``seed``."""

@@ -117,6 +117,17 @@ def _first_rows(buf: Any, count: int) -> Any:
     return buf if count == buf.shape[0] else buf[:count]
 
 
+def _gathered(tree: Any) -> Any:
+    """Records split over several processes, gathered whole into every process."""
+    leaves = jax.tree_util.tree_leaves(tree)
+    if all(getattr(x, "is_fully_addressable", True) for x in leaves):
+        return tree
+    from jax.experimental import multihost_utils
+    return jax.tree_util.tree_map(
+        lambda x: x if getattr(x, "is_fully_addressable", True)
+        else multihost_utils.process_allgather(x, tiled=True), tree)
+
+
 def _mantissa(x: Any) -> Any:
     return u.get_mantissa(x)
 
@@ -301,7 +312,7 @@ class Runner:
         _memory.check_records_fit(sizes, _memory.available_memory())
 
         if chunk == steps and self.live is None:
-            bufs, ys = self._call(steps, i0, xs, self.progress)
+            bufs, ys = _gathered(self._call(steps, i0, xs, self.progress))
             data = {**ys, **{k: _first_rows(b, plan[k][1]) for k, b in bufs.items()}}
         else:
             data = self._run_chunked(steps, i0, xs, chunk, plan, streamed, dt, dt_ms)
@@ -334,7 +345,7 @@ class Runner:
             bar = ProgressBar(steps, desc="run") if self.progress else None
 
             def absorb(a, c, out):
-                bufs, ys = jax.device_get(out)
+                bufs, ys = jax.device_get(_gathered(out))
                 rows = {}
                 for k, m in self.monitors.items():
                     rows[k] = np.asarray(ys[k] if k in ys else

@@ -16,6 +16,7 @@ import jax
 from .._errors import TraceContextError
 from .._state import State, StateTrace, states_of
 from ..random import _random
+from ._shard_map import shard_map
 
 __all__ = ["vmap"]
 
@@ -53,8 +54,29 @@ def _axis_size(states: list[State], args: tuple, in_axes: tuple, axis_size: int 
     return next(iter(sizes))
 
 
+def _spec(axis: int | None, name: str) -> Any:
+    from jax.sharding import PartitionSpec as P
+    return P() if axis is None else P(*([None] * axis + [name]))
+
+
+def _mesh_axis(mesh: Any, out_axes: Any) -> str:
+    from jax.sharding import Mesh
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"brainsim.vmap: mesh must be a jax.sharding.Mesh (see "
+                        f"brainsim.sharding.make_mesh), got {type(mesh).__name__}.")
+    if len(mesh.axis_names) != 1:
+        raise ValueError(f"brainsim.vmap: the mesh must have one axis to split the batch over, "
+                         f"got axes {mesh.axis_names}.")
+    axes = jax.tree_util.tree_leaves(out_axes, is_leaf=lambda x: x is None)
+    if not all(a == 0 for a in axes):
+        raise ValueError(f"brainsim.vmap: with mesh=, the results are split along their batch "
+                         f"axis 0; got out_axes={out_axes!r}. Use out_axes=0.")
+    return mesh.axis_names[0]
+
+
 def vmap(fn: Callable, in_axes: int | None | Sequence[Any] = 0, out_axes: Any = 0,
-         batched_states: Any = None, axis_size: int | None = None) -> Callable:
+         batched_states: Any = None, axis_size: int | None = None,
+         mesh: Any = None) -> Callable:
     """Vectorise ``fn`` over a batch axis, with batched and shared states.
 
     Parameters
@@ -71,6 +93,11 @@ def vmap(fn: Callable, in_axes: int | None | Sequence[Any] = 0, out_axes: Any = 
         per-lane value raises a :class:`~brainsim.errors.TraceContextError`.
     axis_size : int, optional
         The batch size when nothing else gives it.
+    mesh : jax.sharding.Mesh, optional
+        Split the batch over the devices of this one-axis mesh (of one or several
+        processes): each device runs its share of the lanes, inside ``jax.shard_map``, with
+        no communication. The batch size must be a multiple of the mesh size, and
+        ``out_axes`` 0. The lanes draw the same random numbers as without ``mesh``.
 
     Examples
     --------
@@ -112,10 +139,20 @@ def vmap(fn: Callable, in_axes: int | None | Sequence[Any] = 0, out_axes: Any = 
             return out, new_b, new_shared
 
         bvals = [s.value for s in states]
+        run = jax.vmap(pure, in_axes=(0, 0) + axes, out_axes=(out_axes, 0, None),
+                       axis_size=n if mesh is None else n // mesh.size)
+        if mesh is not None:
+            name = _mesh_axis(mesh, out_axes)
+            if n % mesh.size:
+                raise ValueError(
+                    f"brainsim.vmap: the batch of {n} lanes does not split over a mesh of "
+                    f"{mesh.size} devices ({n} % {mesh.size} = {n % mesh.size}). Use a batch "
+                    f"size that is a multiple of {mesh.size}.")
+            run = shard_map(run, mesh, (_spec(0, name), _spec(0, name))
+                            + tuple(_spec(a, name) for a in axes),
+                            (_spec(0, name), _spec(0, name), _spec(None, name)))
         try:
-            out, new_b, new_shared = jax.vmap(
-                pure, in_axes=(0, 0) + axes, out_axes=(out_axes, 0, None), axis_size=n,
-            )(bvals, lane_keys, *args)
+            out, new_b, new_shared = run(bvals, lane_keys, *args)
         except ValueError as err:
             if shared_written and "out_axes" in str(err):
                 names = [s.path for s in shared_written]

@@ -1,0 +1,181 @@
+"""Networks split over several CPU host devices give the one-device results bit for bit.
+
+The device count must be set before JAX starts, so the multi-device cases run in one
+subprocess (``_sharding_worker.py``, 4 host devices) that reports its results as JSON; the
+assertions are here. The reference is always the same model run unsharded on one device.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import brainsim
+from brainsim import event, sharding
+
+HERE = Path(__file__).resolve().parent
+
+
+@pytest.fixture(scope="module")
+def worker():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
+               PYTHONPATH=str(HERE.parent) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("BRAINSIM_EVENT_BACKEND", None)
+    out = subprocess.run([sys.executable, str(HERE / "_sharding_worker.py")], env=env,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_worker_has_four_devices(worker):
+    assert worker["devices"] == 4
+
+
+def test_import_does_not_start_jax_backends(worker):
+    assert worker["backends_after_import"] is False
+
+
+@pytest.mark.parametrize("D", ["2", "4"])
+def test_poisson_delay_net_bit_identical(worker, D):
+    ref, got = worker["poisson"]["None"], worker["poisson"][D]
+    assert ref["count"] > 100 and ref["input_count"] > 50      # the network is active
+    for k in ("spikes", "input", "V", "count", "input_count"):
+        assert got[k] == ref[k], k
+    assert got["V_spec"] == "P('neurons',)"
+
+
+@pytest.mark.parametrize("D", ["2", "4"])
+def test_coba_example_bit_identical(worker, D):
+    ref = worker["coba"]["None"]
+    assert ref["count"] > 100
+    assert worker["coba"][D] == ref
+
+
+@pytest.mark.parametrize("D", ["2", "4"])
+def test_one_all_gather_per_presynaptic_population_and_step(worker, D):
+    # two projections (Poisson input, recurrent): one all-gather each per step, in the loop
+    # body; nothing else moves between devices
+    c = worker["poisson"][D]["collectives"]
+    assert c == {"all-gather": 2, "all-reduce": 0, "collective-permute": 0, "all-to-all": 0,
+                 "reduce-scatter": 0}
+    # the FFI kernel runs per shard: its result is the local block of N / D columns
+    assert worker["poisson"][D]["kernel_shapes"] == [f"1,{64 // int(D)}"]
+
+
+def test_coba_projections_share_one_all_gather(worker):
+    # E and I projections read the same spike vector: XLA keeps a single all-gather
+    c = worker["coba_collectives"]
+    assert c["all-gather"] == 1 and sum(c.values()) == 1
+
+
+def test_checkpoint_saved_on_4_restores_on_2(worker):
+    ck = worker["checkpoint"]
+    assert ck["restored_devices"] == 2
+    assert ck["on4"][1] > 20
+    assert ck["on2"] == ck["on4"]
+
+
+def test_vmap_over_mesh_equals_vmap(worker):
+    v = worker["vmap"]
+    assert v["spikes"] > 0 and v["equal"] and v["spec"] == "P('neurons',)"
+    assert not v["retraced"]
+
+
+def test_errors_name_population_and_mesh(worker):
+    e = worker["errors"]
+    assert "population 'LIF' has 10 neurons" in e["shard_model"]
+    assert "mesh of 4 devices does not divide" in e["shard_model"] and e["unchanged"]
+    assert "postsynaptic population has 10 neurons" in e["conn"]
+    assert "batch of 6 lanes does not split over a mesh of 4 devices" in e["vmap"]
+
+
+# -- in this process (one device) ---------------------------------------------------------
+
+def test_make_mesh_more_devices_than_exist():
+    import jax
+    n = len(jax.devices()) + 1
+    with pytest.raises(ValueError, match=rf"devices={n}, but .* device\(s\) exist.*"
+                                         rf"xla_force_host_platform_device_count={n}"):
+        sharding.make_mesh(n)
+
+
+def test_sharded_csr_on_one_device_equals_dense():
+    rng = np.random.default_rng(1)
+    W = ((rng.random((40, 24)) < 0.3) * rng.normal(size=(40, 24))).astype(np.float32)
+    s = rng.random(40) < 0.4
+    got = event.BinaryArray(s) @ sharding.ShardedCSR(event.CSR.from_dense(W),
+                                                     sharding.make_mesh(1))
+    np.testing.assert_allclose(np.asarray(got), s.astype(np.float32) @ W, rtol=1e-5, atol=1e-6)
+
+
+def test_sharded_csr_refuses_other_operands():
+    M = sharding.ShardedCSR(event.CSR.from_dense(np.eye(4, dtype=np.float32)),
+                            sharding.make_mesh(1))
+    with pytest.raises(TypeError, match="only BinaryArray"):
+        M.__rmatmul__(np.ones(4, np.float32))
+    with pytest.raises(ValueError, match=r"spikes must have shape \(4,\)"):
+        event.BinaryArray(np.ones(3, bool)) @ M
+    with pytest.raises(TypeError, match="csr must be a brainsim.event.CSR"):
+        sharding.ShardedCSR(np.eye(4), sharding.make_mesh(1))
+
+
+def test_vmap_mesh_wants_out_axes_zero():
+    with pytest.raises(ValueError, match="out_axes=0"):
+        brainsim.vmap(lambda x: x, out_axes=None, mesh=sharding.make_mesh(1))(np.arange(2.))
+
+
+def test_global_key_equals_prng_key():
+    import jax
+    r = brainsim.random.RandomState(12345)
+    np.testing.assert_array_equal(np.asarray(r.value), np.asarray(jax.random.PRNGKey(12345)))
+
+
+def test_example_devices_flag_sets_host_devices_and_matches_one_device():
+    # no XLA_FLAGS given: --devices 2 must make the host devices itself
+    env = dict(os.environ, PYTHONPATH=str(HERE.parent))
+    env.pop("XLA_FLAGS", None)
+    out = subprocess.run([sys.executable, str(HERE.parent / "examples" / "ei_coba_lif.py"),
+                          "--scale", "0.05", "--duration", "30", "--json", "--out", "",
+                          "--devices", "2"], env=env, capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    sys.path.insert(0, str(HERE.parent / "examples"))
+    try:
+        import ei_coba_lif
+    finally:
+        sys.path.pop(0)
+    import brainunit as u
+    _, spikes = ei_coba_lif.simulate(0.05, 30. * u.ms, 0, progress=False)
+    assert spikes.count > 20
+    assert got["devices"] == 2 and got["n_neurons"] == 200
+    assert got["spike_count"] == spikes.count
+    assert got["raster_sha256"] == ei_coba_lif.raster_sha256(spikes)
+    assert abs(got["rate_hz"] - float(spikes.mean_rate().to_decimal(u.Hz))) < 1e-9
+
+
+def test_sharded_checkpoint_errors_leave_the_model_unchanged(tmp_path):
+    from brainsim import neurons
+    mesh = sharding.make_mesh(1)
+    net = sharding.shard_model(brainsim.init_states(neurons.LIF(4)), mesh)
+    where = tmp_path / "ck"
+    sharding.save_sharded(where, net)
+    with pytest.raises(ValueError, match="exists already"):
+        sharding.save_sharded(where, net)
+    with pytest.raises(ValueError, match="no checkpoint directory"):
+        sharding.restore_sharded(tmp_path / "nothing", net, mesh)
+    other = brainsim.init_states(neurons.LIFRef(4))
+    before = {k: v.value for k, v in other.states().items()}
+    with pytest.raises(ValueError, match="has no state 't_last_spike'|has no state"):
+        sharding.restore_sharded(where, other, mesh)
+    assert all(other.states()[k].value is v for k, v in before.items())
+    bigger = brainsim.init_states(neurons.LIF(8))
+    V0 = bigger.V.value
+    with pytest.raises(ValueError, match="does not match the model"):
+        sharding.restore_sharded(where, bigger, mesh)
+    assert bigger.V.value is V0
