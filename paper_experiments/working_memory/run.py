@@ -50,14 +50,16 @@ from brainsim import datasets, train  # noqa: E402
 from wm_model import RateWM, SpikingWM  # noqa: E402
 
 PRESETS = {
-    # dt and phase durations in ms; epochs x batches of `batch` trials
+    # dt and phase durations in ms; epochs x batches of `batch` trials; learning rates of the
+    # recurrent network (lr), of the spiking readout (readout_lr) and of the rate network
     "smoke": dict(dt=10., phases=(100., 200., 300., 200.), epochs=2, batches=4, batch=32,
-                  n_test=128, lr=1e-2, rate_lr=1e-2),
-    "quick": dict(dt=5., phases=(100., 300., 500., 300.), epochs=6, batches=25, batch=64,
-                  n_test=512, lr=1e-2, rate_lr=1e-2),
-    # the paper: dt 1 ms, 500 / 500 / 1000 / 500 ms, 64 x 100 trials per epoch, 5 epochs, lr 1e-3
-    "full": dict(dt=1., phases=(500., 500., 1000., 500.), epochs=5, batches=100, batch=64,
-                 n_test=1024, lr=1e-3, rate_lr=1e-3),
+                  n_test=128, lr=3e-4, readout_lr=1e-2, rate_lr=3e-3, tau_out=100., in_scale=5.),
+    "quick": dict(dt=10., phases=(100., 300., 500., 400.), epochs=6, batches=50, batch=64,
+                  n_test=512, lr=3e-4, readout_lr=1e-2, rate_lr=3e-3, tau_out=100., in_scale=5.),
+    # the paper's task (500 / 500 / 1000 / 500 ms) and training size (5 epochs of 64 x 100
+    # trials), at dt = 5 ms instead of 1 ms (see the README)
+    "full": dict(dt=5., phases=(500., 500., 1000., 500.), epochs=5, batches=100, batch=64,
+                 n_test=1024, lr=3e-4, readout_lr=1e-2, rate_lr=3e-3, tau_out=100., in_scale=5.),
 }
 
 
@@ -71,7 +73,7 @@ def make_task(cfg, mode):
 class Trainer:
     """BPTT over whole trials: cross-entropy of the readout at every step of the test phase."""
 
-    def __init__(self, net, task, lr, batch, regs, input_scale=1.):
+    def __init__(self, net, task, lr, batch, regs, input_scale=1., readout_lr=None):
         self.net, self.task, self.batch, self.regs = net, task, batch, regs
         self.input_scale = input_scale
         ph = task.phases["test"]
@@ -79,7 +81,12 @@ class Trainer:
         brainsim.init_states(net, batch)
         self._init = {k: s.value for k, s in net.states().items()
                       if not isinstance(s, brainsim.ParamState)}
-        self.opt = train.Optimizer(optax.adam(lr), net)
+        # the readout may learn faster than the recurrent network (readout_lr)
+        ro = readout_lr or lr
+        tx = optax.multi_transform(
+            {"net": optax.adam(lr), "readout": optax.adam(ro)},
+            lambda p: {k: ("readout" if k.startswith("r2o") else "net") for k in p})
+        self.opt = train.Optimizer(tx, net)
         self.step = train.make_train_step(self.loss, self.opt, has_aux=True)
         self.evaluate = brainsim.jit(self.predict)
 
@@ -216,9 +223,11 @@ def build_parser():
                    help="fixation,sample,delay,test durations (ms)")
     p.add_argument("--batch", type=int, default=None)
     p.add_argument("--n-test", type=int, default=None)
-    p.add_argument("--fr-target", type=float, default=10., help="target rate (Hz)")
-    p.add_argument("--fr-factor", type=float, default=1.)
-    p.add_argument("--mem-factor", type=float, default=1.)
+    p.add_argument("--fr-target", type=float, default=2., help="target rate (Hz)")
+    p.add_argument("--fr-factor", type=float, default=0.1,
+                   help="strength of the firing-rate regulariser")
+    p.add_argument("--mem-factor", type=float, default=0.01,
+                   help="strength of the membrane band regulariser, band (-2, 0.4)")
     p.add_argument("--only", choices=("spiking", "rate"), default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(HERE), help="folder for the PNG")
@@ -245,9 +254,11 @@ def main(argv=None):
     trial = None
     if args.only in (None, "spiking"):
         brainsim.random.seed(args.seed)
-        net = SpikingWM(spiking_task.n_inputs, seed=args.seed)
+        net = SpikingWM(spiking_task.n_inputs, tau_out=cfg["tau_out"] * u.ms,
+                        in_scale=cfg["in_scale"], seed=args.seed)
         regs = {"fr": (args.fr_target * u.Hz, args.fr_factor), "mem": (-2., 0.4, args.mem_factor)}
-        ts = Trainer(net, spiking_task, cfg["lr"], cfg["batch"], regs)
+        ts = Trainer(net, spiking_task, cfg["lr"], cfg["batch"], regs,
+                     readout_lr=cfg["readout_lr"])
         acc0, hist_s = train_net("spiking", ts, cfg, args.seed, log)
         trial = example_trial(ts, seed=77)
         rate_hz = float(trial[2].mean() / (cfg["dt"] * 1e-3))

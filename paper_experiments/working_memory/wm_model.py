@@ -26,12 +26,13 @@ class SpikingWM(brainsim.Module):
 
     def __init__(self, n_in, n_exc=80, n_inh=20, n_out=2, *, tau_syn=100. * u.ms,
                  tau_out=10. * u.ms, A2=-0.6, tau_I2=(100., 3000.), tau_I1=10. * u.ms,
-                 w_scale=0.4, surrogate_alpha=1., seed=0):
+                 w_scale=0.4, in_scale=None, surrogate_alpha=1., seed=0):
         super().__init__(name="spiking_wm")
         rng = np.random.default_rng(seed)
         n = n_exc + n_inh
         self.n_exc, self.n = n_exc, n
-        self.i2r = layers.Linear(n_in, n, weight=kaiming(rng, n_in, (n_in, n), w_scale))
+        in_scale = w_scale if in_scale is None else in_scale
+        self.i2r = layers.Linear(n_in, n, weight=kaiming(rng, n_in, (n_in, n), in_scale))
         w_rr = np.array(kaiming(rng, n, (n, n), w_scale))
         w_rr[:n_exc] /= n_exc / n_inh          # balance: E rows are 4x more numerous
         self.rec = layers.DaleLinear(n, n, n_exc=n_exc, weight=jnp.asarray(w_rr), bias=True,
@@ -59,10 +60,17 @@ class SpikingWM(brainsim.Module):
 
 
 class RateWM(brainsim.Module):
-    """ReLU rate network with Dale's law; ``update(x)`` returns (readout, rates)."""  # noqa
+    """ReLU rate network with Dale's law; ``update(x)`` returns (readout, rates).
+
+    The excitatory units start with a self-connection of gain ``self_gain`` (0.9: a leak
+    of 0.1 / tau, so activity lasts about 10 tau), the other recurrent weights small
+    (``rec_scale``); without it the 100 ms units forget the sample within the delay and
+    the gradient across the delay vanishes (the network stays at chance for hundreds of
+    iterations).
+    """
 
     def __init__(self, n_in, n_exc=80, n_inh=20, n_out=2, *, tau=100. * u.ms, w_scale=0.4,
-                 rec_scale=1.0, self_gain=0., bias=0., seed=0):
+                 rec_scale=0.2, self_gain=0.9, bias=0., seed=0):
         super().__init__(name="rate_wm")
         rng = np.random.default_rng(seed)
         n = n_exc + n_inh
