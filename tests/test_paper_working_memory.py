@@ -48,10 +48,10 @@ def test_adaptation_current_holds_the_sample_through_the_delay():
     with brainsim.environ.context(dt=10. * u.ms):
         task = datasets.DMS(dt=10. * u.ms, t_fixation=100. * u.ms, t_sample=300. * u.ms,
                             t_delay=500. * u.ms, t_test=300. * u.ms)
-        trials = task.sample(256, seed=0)
+        trials = task.sample(128, seed=0)
         counts = {}
         for A2 in (-0.6, 0.):
-            net = brainsim.init_states(model.SpikingWM(24, A2=A2, seed=0), 256)
+            net = brainsim.init_states(model.SpikingWM(24, A2=A2, seed=0), 128)
             _, s, _ = brainsim.for_loop(net.update, jnp.asarray(trials.x))
             c = np.asarray(s)[task.phases["test"]].sum(axis=(0, 2))
             counts[A2] = (c[trials.labels == 1].mean(), c[trials.labels == 0].mean())
