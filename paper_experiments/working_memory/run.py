@@ -69,7 +69,8 @@ PRESETS = {
                   n_test=512, lr=3e-4, readout_lr=1e-2, rate_lr=3e-3, tau_out=100., in_scale=5.),
     # the paper's task (500 / 500 / 1000 / 500 ms) and training size (5 epochs of 64 x 100
     # trials), at dt = 5 ms instead of 1 ms (see the README)
-    "full": dict(dt=5., phases=(500., 500., 1000., 500.), epochs=5, batches=100, batch=64,
+    "full": dict(dt=5., rate_dt=10., rate_epochs=10, phases=(500., 500., 1000., 500.), epochs=5,
+                 batches=100, batch=64,
                  n_test=1024, lr=3e-4, readout_lr=1e-2, rate_lr=3e-3, tau_out=100., in_scale=5.),
 }
 
@@ -257,12 +258,13 @@ def main(argv=None):
     log = sys.stderr if args.json else sys.stdout
     brainsim.environ.set(dt=cfg["dt"] * u.ms)
     t_start = time.perf_counter()
-    spiking_task, rate_task = make_task(cfg, "spiking"), make_task(cfg, "rate")
+    rate_dt = cfg.get("rate_dt", cfg["dt"])
+    spiking_task, rate_task = make_task(cfg, "spiking"), make_task({**cfg, "dt": rate_dt}, "rate")
     print(f"{args.preset}: {spiking_task}; {cfg['epochs']} epochs x {cfg['batches']} batches of "
           f"{cfg['batch']}", file=log, flush=True)
     res = dict(experiment="working_memory", preset=args.preset, dt_ms=cfg["dt"],
                phases_ms=list(cfg["phases"]), epochs=cfg["epochs"],
-               rate_epochs=cfg.get("rate_epochs", cfg["epochs"]),
+               rate_epochs=cfg.get("rate_epochs", cfg["epochs"]), rate_dt_ms=rate_dt,
                trials_per_epoch=cfg["batches"] * cfg["batch"], n_test=cfg["n_test"])
     hist_s = hist_r = None
     trial = None
@@ -280,6 +282,7 @@ def main(argv=None):
                    spiking_history=hist_s, spiking_train_s=hist_s[-1]["s"],
                    spiking_mean_rate_hz=round(rate_hz, 2))
     if args.only in (None, "rate"):
+        brainsim.environ.set(dt=rate_dt * u.ms)
         net = RateWM(rate_task.n_inputs, seed=args.seed)
         # the rate inputs are spike probabilities per step; scale the stimulus peak to 1
         scale = 1. / float(u.maybe_decimal(rate_task.rate * rate_task.dt))
