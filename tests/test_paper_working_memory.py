@@ -1,5 +1,5 @@
 """paper_experiments/working_memory: the networks' Dale's-law signs, the adaptation memory of
-the spiking network, and the script's --smoke (default suite) and --quick (slow) runs."""
+the spiking network, and the script's --smoke and --quick runs (both slow)."""
 
 import importlib.util
 import json
@@ -67,6 +67,7 @@ def _run(*args, timeout):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow      # about 28 s (two compilations in a subprocess): over the default budget
 def test_smoke_run_prints_its_json(tmp_path):
     res = _run("--smoke", "--out", str(tmp_path), timeout=300)
     for k in ("spiking_test_acc", "rate_test_acc"):
