@@ -144,3 +144,34 @@ def test_non_finite_layer_weights_are_refused(name, form):
     given = {"array": w, "quantity": w * u.nS, "callable": lambda s: jnp.asarray(w)}[form]
     with pytest.raises(ValueError, match=f"{name}: weight holds 1 NaN and 0 infinite value"):
         CLASSES[name](I, O, weight=given)
+
+
+# ---------------------------------------------------------------- DaleLinear
+def test_dale_linear_keeps_signs_through_training():
+    import optax
+    import brainsim
+    from brainsim import layers, train
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(6, 6)).astype(np.float32)
+    layer = layers.DaleLinear(6, 6, n_exc=4, weight=jnp.asarray(w0), bias=True,
+                              self_connections=False)
+    x = jnp.asarray(rng.random((5, 6)), jnp.float32)
+    # against a numpy reference of |W| * sign * (1 - I)
+    ref = np.abs(w0) * np.where(np.arange(6) < 4, 1., -1.)[:, None] * (1 - np.eye(6))
+    np.testing.assert_allclose(layer(x), np.asarray(x) @ ref, rtol=1e-5, atol=1e-6)
+    # push the excitatory rows negative: the effective signs must not flip
+    opt = train.Optimizer(optax.sgd(0.5), layer)
+    step = train.make_train_step(lambda: jnp.sum(layer(x)[:, :]), opt)
+    for _ in range(20):
+        step()
+    W = np.asarray(layer.effective_weight())
+    assert (W[:4] >= 0).all() and (W[4:] <= 0).all() and (np.diag(W) == 0).all()
+    assert np.abs(np.asarray(layer.weight.value) - w0).max() > 0.1      # it did train
+
+
+def test_dale_linear_checks():
+    from brainsim import layers
+    with pytest.raises(ValueError, match=r"DaleLinear: n_exc=5 exceeds in_size=4"):
+        layers.DaleLinear(4, 4, n_exc=5)
+    with pytest.raises(ValueError, match=r"DaleLinear: input has shape \(3,\) but the layer expects"):
+        layers.DaleLinear(4, 2, n_exc=2)(jnp.ones(3))

@@ -32,6 +32,8 @@ CASES = [
     ("ExpIF", lambda n: neurons.ExpIF(n, tau_ref=1. * u.ms, V_initializer=_vinit(-60. * u.mV)),
      200. * u.mV, u.mV),
     ("AdEx", lambda n: neurons.AdEx(n, V_initializer=_vinit(-60. * u.mV)), 200. * u.mV, u.mV),
+    ("GIF", lambda n: neurons.GIF(n, A1=1. * u.mV, A2=-2. * u.mV, A_th=1. * u.mV, a=0.2,
+                                  V_initializer=_vinit(-55. * u.mV)), 200. * u.mV, u.mV),
     ("QuaIF", lambda n: neurons.QuaIF(n, V_initializer=_vinit(-45. * u.mV)), 20. * u.mV, u.mV),
     ("Izhikevich", lambda n: neurons.Izhikevich(n, V_initializer=_vinit(-65. * u.mV)), 10. * u.mV, u.mV),
     ("HH", lambda n: neurons.HH(n, V_initializer=_vinit(-60. * u.mV, 5. * u.mV)), 1. * u.nA, u.mV),

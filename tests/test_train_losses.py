@@ -121,3 +121,30 @@ def test_regularisers_match_loops():
 def test_bad_inputs_are_explained(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+# ---------------------------------------------------------------- activity regularisers
+def test_firing_rate_penalty_against_numpy():
+    import brainunit as u
+    from brainsim.train import firing_rate_penalty
+    s = (np.random.default_rng(0).random((50, 4, 7)) < 0.1).astype(np.float32)
+    want = np.sum((s.mean(axis=(0, 1)) - 0.02) ** 2)
+    assert float(firing_rate_penalty(jnp.asarray(s), 20. * u.Hz, dt=1. * u.ms)) == \
+        pytest.approx(want, rel=1e-5)
+    assert float(firing_rate_penalty(jnp.asarray(s), 0.02)) == pytest.approx(want, rel=1e-5)
+    # the gradient pushes each neuron's rate toward the target
+    g = jax.grad(lambda x: firing_rate_penalty(x, 0.02))(jnp.asarray(s))
+    np.testing.assert_allclose(g[0, 0], 2 * (s.mean(axis=(0, 1)) - 0.02) / 200, rtol=1e-5)
+    with pytest.raises(ValueError, match=r"target must be a frequency"):
+        firing_rate_penalty(jnp.asarray(s), 2. * u.ms)
+
+
+def test_membrane_band_penalty_against_numpy():
+    from brainsim.train import membrane_band_penalty
+    v = np.random.default_rng(1).normal(0, 2, (30, 3, 5))
+    want = np.mean(np.maximum(v - 0.4, 0) ** 2 + np.maximum(-2. - v, 0) ** 2)
+    assert float(membrane_band_penalty(jnp.asarray(v, jnp.float32), -2., 0.4)) == \
+        pytest.approx(want, rel=1e-5)
+    assert float(membrane_band_penalty(jnp.zeros(4), -2., 0.4)) == 0.
+    with pytest.raises(ValueError, match=r"low=1.0 must be below high=0.0"):
+        membrane_band_penalty(jnp.zeros(4), 1., 0.)

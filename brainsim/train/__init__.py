@@ -13,6 +13,7 @@ from ._losses import (accuracy, cross_entropy, l1_spike_total, l2_spikes_per_neu
 from ._latency import first_spike_current, first_spike_steps
 from ._optimizer import Optimizer, make_train_step
 from ._ottt import OTTT, OTTTLayer
+from ._regularizers import firing_rate_penalty, membrane_band_penalty
 from ._rls import RLS
 
 __all__ = [
@@ -20,6 +21,6 @@ __all__ = [
     "spike_count", "max_over_time", "mean_over_time",
     "cross_entropy", "spike_count_cross_entropy", "max_membrane_cross_entropy",
     "mean_membrane_cross_entropy", "accuracy",
-    "l1_spike_total", "l2_spikes_per_neuron",
+    "l1_spike_total", "l2_spikes_per_neuron", "firing_rate_penalty", "membrane_band_penalty",
     "first_spike_steps", "first_spike_current",
 ]

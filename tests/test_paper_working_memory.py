@@ -1,0 +1,85 @@
+"""paper_experiments/working_memory: the networks' Dale's-law signs, the adaptation memory of
+the spiking network, and the script's --smoke and --quick runs (both slow)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import brainunit as u
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import brainsim
+
+HERE = Path(__file__).resolve().parents[1] / "paper_experiments" / "working_memory"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"wm_{name}", HERE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(HERE))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(HERE))
+    return mod
+
+
+model = _load("wm_model")
+
+
+@pytest.mark.parametrize("make", [lambda: model.SpikingWM(24), lambda: model.RateWM(24)],
+                         ids=["spiking", "rate"])
+def test_recurrent_weights_obey_dale(make):
+    net = make()
+    W = np.asarray(net.rec.effective_weight())
+    assert W.shape == (100, 100)
+    assert (W[:80] >= 0).all() and (W[80:] <= 0).all()
+    assert (W[:80] > 0).mean() > 0.9 and (W[80:] < 0).mean() > 0.9
+
+
+def test_adaptation_current_holds_the_sample_through_the_delay():
+    """Untrained: neurons that fired for the sample stay adapted (I2 < 0), so a matching test
+    drives fewer spikes than a non-matching one; without the adaptation current it does not."""
+    from brainsim import datasets
+    with brainsim.environ.context(dt=10. * u.ms):
+        task = datasets.DMS(dt=10. * u.ms, t_fixation=100. * u.ms, t_sample=300. * u.ms,
+                            t_delay=500. * u.ms, t_test=300. * u.ms)
+        trials = task.sample(128, seed=0)
+        counts = {}
+        for A2 in (-0.6, 0.):
+            net = brainsim.init_states(model.SpikingWM(24, A2=A2, seed=0), 128)
+            _, s, _ = brainsim.for_loop(net.update, jnp.asarray(trials.x))
+            c = np.asarray(s)[task.phases["test"]].sum(axis=(0, 2))
+            counts[A2] = (c[trials.labels == 1].mean(), c[trials.labels == 0].mean())
+    match, non = counts[-0.6]
+    assert match < 0.85 * non
+    m0, n0 = counts[0.]
+    assert abs(m0 - n0) < 0.1 * n0
+
+
+def _run(*args, timeout):
+    cmd = [sys.executable, str(HERE / "run.py"), *args, "--json"]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow      # about 28 s (two compilations in a subprocess): over the default budget
+def test_smoke_run_prints_its_json(tmp_path):
+    res = _run("--smoke", "--out", str(tmp_path), timeout=300)
+    for k in ("spiking_test_acc", "rate_test_acc"):
+        assert 0. <= res[k] <= 1.
+    assert len(res["spiking_history"]) == res["epochs"]
+    assert len(res["rate_history"]) == res["rate_epochs"]
+    assert Path(res["png"]).is_file() and Path(res["png"]).stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_quick_run_learns_the_task(tmp_path):
+    res = _run("--quick", "--out", str(tmp_path), timeout=900)
+    assert res["spiking_test_acc"] > 0.9
+    assert res["rate_test_acc"] > 0.9
+    assert res["spiking_initial_acc"] < 0.65 and res["rate_initial_acc"] < 0.65
