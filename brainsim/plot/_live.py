@@ -140,12 +140,8 @@ class LivePlot:
     figsize, dpi
         Size of the figure; a small figure keeps each frame cheap.
 
-    Attributes
-    ----------
-    frames : int
-        Frames drawn in the last run.
-    path : str or None
-        The file written by the last run, if any.
+    After a run, ``frames`` is the number of frames drawn and ``path`` the file
+    written (None for a window).
 
     Examples
     --------
