@@ -87,17 +87,44 @@ def print_row(model, r, log):
           flush=True)
 
 
+def parse_log(paths):
+    """Rows printed by earlier runs (``print_row`` lines in their logs), as ``results``: to redraw
+    the figure of a run that was stopped before it wrote one."""
+    import re
+    results = {"coba": [], "cobahh": []}
+    head = re.compile(r"^(coba|cobahh)\s+n=\s*(\d+) ([\d.]+) ms \| (.*)$")
+    cell = re.compile(r"^(\w+) ([\d.]+), cpu ([\d.]+) \(([\d.]+) Hz\)$")
+    for path in paths:
+        for line in Path(path).read_text().splitlines():
+            m = head.match(line.strip())
+            if not m:
+                continue
+            dur = float(m.group(3))
+            row = {"n": int(m.group(2)), "duration_ms": dur}
+            for part in m.group(4).split(" | "):
+                c = cell.match(part.strip())
+                if c:
+                    row[c.group(1)] = dict(s_per_sim_s=float(c.group(2)),
+                                           cpu_s=float(c.group(3)) * dur / 1e3,
+                                           rate_hz=float(c.group(4)))
+            for k in SIMS:
+                row.setdefault(k, {"error": "not in the log"})
+            results[m.group(1)].append(row)
+    return results
+
+
 def plot(results, path, preset):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.6))
     styles = {"brainsim": "o-", "brian2": "s-", "brian2_standalone": "^-", "nest": "d-"}
+    colors = {"brainsim": "C0", "brian2": "C1", "brian2_standalone": "C2", "nest": "C3"}
     for ax, model in zip(axes, ("coba", "cobahh")):
         for k in SIMS:
             pts = [(r["n"], r[k]["s_per_sim_s"]) for r in results.get(model, []) if k in r and ok(r[k])]
             if pts:
-                ax.plot(*zip(*pts), styles[k], label=f"{k} (here)")
+                ax.plot(*zip(*pts), styles[k], color=colors[k], label=f"{k} (here)")
         for k, c in zip(("brainpy", "brian2", "nest"), ("C0", "C1", "C3")):
             pts = sorted(PAPER[model][k].items())
             ax.plot(*zip(*pts), "--", color=c, alpha=0.5, lw=1, label=f"{k} (paper)")
@@ -107,7 +134,7 @@ def plot(results, path, preset):
         ax.set_ylabel("wall s per simulated s")
         ax.set_title({"coba": "COBA-LIF", "cobahh": "COBAHH"}[model], fontsize=10)
         ax.grid(alpha=0.3, which="both")
-    axes[1].legend(fontsize=6.5)
+        ax.legend(fontsize=6)
     fig.suptitle(f"EI networks, {preset} ({machine()})", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
@@ -136,6 +163,8 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=str(HERE), help="folder for the PNG")
     p.add_argument("--json", action="store_true", help="print one JSON line last")
+    p.add_argument("--replot", nargs="+", default=None, metavar="LOG",
+                   help="run nothing: draw the figure and the JSON from the rows in these logs")
     return p
 
 
@@ -153,7 +182,9 @@ def main(argv=None):
             print(skip_message(sim), file=log)
     t_start = time.perf_counter()
     results, stopped, dead = {}, None, {}
-    for model in args.models.split(","):
+    if args.replot:
+        results = parse_log(args.replot)
+    for model in ([] if args.replot else args.models.split(",")):
         results[model] = []
         for n in sizes:
             if args.budget_s is not None and time.perf_counter() - t_start > args.budget_s:
