@@ -18,6 +18,7 @@ Same model as brainsim's examples: dt = 0.1 ms, exponential Euler, p = 0.02 with
 and 67/scale nS, one step of synaptic delay (Brian2's default, the spike of step t acts at t+1).
 """
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -33,6 +34,8 @@ from brian2 import ms, mV, nS, pA, pF, umetre, usiemens  # noqa: E402
 tmp = tempfile.mkdtemp(prefix="brian2_ei_")
 if device_name == "cpp_standalone":
     b2.set_device("cpp_standalone", directory=tmp, build_on_run=False)
+    # make -j without a limit starts one compiler per source file: keep it to the cores
+    b2.prefs.devices.cpp_standalone.extra_make_args_unix = ["-j%d" % max(1, len(os.sched_getaffinity(0)))]
 else:
     b2.prefs.codegen.target = "cython"
     if cache != "default":         # an empty cache: the compile time is counted

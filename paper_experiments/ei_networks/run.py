@@ -93,7 +93,7 @@ def parse_log(paths):
     import re
     results = {"coba": [], "cobahh": []}
     head = re.compile(r"^(coba|cobahh)\s+n=\s*(\d+) ([\d.]+) ms \| (.*)$")
-    cell = re.compile(r"^(\w+) ([\d.]+), cpu ([\d.]+) \(([\d.]+) Hz\)$")
+    cell = re.compile(r"^(\w+) ([\d.]+)(?:, cpu ([\d.]+))? \(([\d.]+) Hz\)$")
     for path in paths:
         for line in Path(path).read_text().splitlines():
             m = head.match(line.strip())
@@ -104,16 +104,16 @@ def parse_log(paths):
             for part in m.group(4).split(" | "):
                 c = cell.match(part.strip())
                 if c:
-                    row[c.group(1)] = dict(s_per_sim_s=float(c.group(2)),
-                                           cpu_s=float(c.group(3)) * dur / 1e3,
-                                           rate_hz=float(c.group(4)))
+                    row[c.group(1)] = dict(s_per_sim_s=float(c.group(2)), rate_hz=float(c.group(4)))
+                    if c.group(3):
+                        row[c.group(1)]["cpu_s"] = float(c.group(3)) * dur / 1e3
             for k in SIMS:
                 row.setdefault(k, {"error": "not in the log"})
             results[m.group(1)].append(row)
     return results
 
 
-def plot(results, path, preset):
+def plot(results, path, preset, where=None):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -125,6 +125,11 @@ def plot(results, path, preset):
             pts = [(r["n"], r[k]["s_per_sim_s"]) for r in results.get(model, []) if k in r and ok(r[k])]
             if pts:
                 ax.plot(*zip(*pts), styles[k], color=colors[k], label=f"{k} (here)")
+            cpu = [(r["n"], r[k]["cpu_s"] / (r["duration_ms"] / 1e3))
+                   for r in results.get(model, []) if k in r and ok(r[k]) and "cpu_s" in r[k]]
+            if cpu:
+                ax.plot(*zip(*cpu), styles[k][0] + ":", color=colors[k], mfc="none",
+                        label=f"{k} CPU time (here)")
         for k, c in zip(("brainpy", "brian2", "nest"), ("C0", "C1", "C3")):
             pts = sorted(PAPER[model][k].items())
             ax.plot(*zip(*pts), "--", color=c, alpha=0.5, lw=1, label=f"{k} (paper)")
@@ -135,7 +140,7 @@ def plot(results, path, preset):
         ax.set_title({"coba": "COBA-LIF", "cobahh": "COBAHH"}[model], fontsize=10)
         ax.grid(alpha=0.3, which="both")
         ax.legend(fontsize=6)
-    fig.suptitle(f"EI networks, {preset} ({machine()})", fontsize=8)
+    fig.suptitle(f"EI networks, {preset} ({where or machine()})", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -198,7 +203,8 @@ def main(argv=None):
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     png = out / f"ei_networks_{args.preset}.png"
-    plot(results, png, args.preset)
+    plot(results, png, args.preset,
+         where=f"replotted from {len(args.replot)} log(s)" if args.replot else None)
     print(f"figure: {png}", file=log)
     summary = {m: summary_rows(results.get(m, [])) for m in ("coba", "cobahh")}
     if args.json:
