@@ -127,9 +127,14 @@ def _replace_comm(net, scale, seed, prop):
             mats.append(jsparse.BCOO((data, idx), shape=(rows, n)))
         else:
             raise ValueError(f"prop={prop!r}: expected 'event', 'dense' or 'jax_sparse'")
-    Me, Mi = mats
-    net.exc.comm = lambda s: (jnp.asarray(s[:ne], jnp.float32) @ Me) * u.nS
-    net.inh.comm = lambda s: (jnp.asarray(s[ne:], jnp.float32) @ Mi) * u.nS
+    # The matrices live in States, so the compiled loop takes them as arguments: a matrix that a
+    # closure captured would be a constant of the program, which XLA tries to fold (for minutes
+    # with BCOO's 32 M indices at 40k).
+    import brainsim
+    net.exc.w_prop = brainsim.State(mats[0], name="exc.w_prop")
+    net.inh.w_prop = brainsim.State(mats[1], name="inh.w_prop")
+    net.exc.comm = lambda s: (jnp.asarray(s[:ne], jnp.float32) @ net.exc.w_prop.value) * u.nS
+    net.inh.comm = lambda s: (jnp.asarray(s[ne:], jnp.float32) @ net.inh.w_prop.value) * u.nS
 
 
 def brainsim_ei(model: str, scale: float, duration_ms: float, chunk_ms: float = 500.,
