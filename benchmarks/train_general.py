@@ -10,8 +10,8 @@ as a user would: one ``brainsim.for_loop`` whose body calls the layers and neuro
 
 snnTorch (benchmarks/train_general_snntorch.py, the same equations, initial weights and batch
 order) runs afterwards in a subprocess of ``--torch-python`` (default ``$TORCH_PYTHON``) with
-``--torch-threads`` threads (default 2, the cores XLA uses here), so the two never share the
-CPU. ``epoch_s`` is the median wall time of the training pass (encoding, forward, backward,
+the same number of threads as XLA (``--threads``, default 1: on this 2-core machine shared
+with other jobs, more threads only contend), so the two never share the CPU. ``epoch_s`` is the median wall time of the training pass (encoding, forward, backward,
 update) over the epochs after the first (brainsim's first compiles). Data: the Fashion-MNIST
 head (``shared/data/fashion-mnist-head``), train [0, 3000), test [3000, 3615).
 
@@ -31,6 +31,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+
+def _threads_from_argv(argv) -> int:
+    for i, a in enumerate(argv):
+        if a == "--threads" and i + 1 < len(argv):
+            return int(argv[i + 1])
+        if a.startswith("--threads="):
+            return int(a.split("=", 1)[1])
+    return 1
+
+
+# XLA reads its thread settings when jax is imported: one thread, like torch
+if __name__ == "__main__" and _threads_from_argv(sys.argv[1:]) == 1 and "XLA_FLAGS" not in os.environ:
+    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
 
 import brainunit as u
 import jax
@@ -69,7 +83,7 @@ class RecurrentSNN(brainsim.DynamicsModule):
         return brainsim.for_loop(self.step, spikes_in)
 
 
-def run_brainsim(d: dict, epochs: int, log) -> dict:
+def run_brainsim(d: dict, epochs: int, log, rng: str = "hash") -> dict:
     brainsim.environ.set(dt=1. * u.ms)
     brainsim.random.seed(0)
     T, B = int(d["T"]), int(d["batch"])
@@ -78,7 +92,7 @@ def run_brainsim(d: dict, epochs: int, log) -> dict:
     opt = train.Optimizer(optax.adam(float(d["lr"])), net)
 
     def logits_of(x):
-        return train.mean_over_time(net(encoding.poisson(x, T, brainsim.random.split_key())))
+        return train.mean_over_time(net(encoding.poisson(x, T, brainsim.random.split_key(), rng=rng)))
 
     def loss_fn(x, y):
         logits = logits_of(x)
@@ -96,7 +110,7 @@ def run_brainsim(d: dict, epochs: int, log) -> dict:
         acc = float(np.mean([float(a) for _, a in out]))      # waits for the last step
         times.append(time.perf_counter() - t0)
         accs.append(acc)
-        print(f"brainsim epoch {epoch + 1}: {times[-1]:.2f} s, train acc {acc:.4f}", file=log, flush=True)
+        print(f"brainsim ({rng}) epoch {epoch + 1}: {times[-1]:.2f} s, train acc {acc:.4f}", file=log, flush=True)
     correct = 0
     for k in range(0, len(y_te), B):
         xb = x_te[k:k + B]
@@ -126,8 +140,13 @@ def main(argv=None) -> dict:
     p.add_argument("--n-train", type=int, default=3000)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--rng", default="hash",
+                   help="comma-separated encoding.poisson generators to time brainsim with "
+                        "(hash, threefry); the first is the one reported as 'brainsim'")
     p.add_argument("--torch-python", default=os.environ.get("TORCH_PYTHON"))
-    p.add_argument("--torch-threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1,
+                   help="threads of both libraries (1: XLA and torch single-threaded; with 2, XLA "
+                        "uses its default thread pool and torch 2 threads)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     log = sys.stderr if a.json else sys.stdout
@@ -143,7 +162,10 @@ def main(argv=None) -> dict:
              w_out=rng.normal(0., 4. / np.sqrt(H), (H, 10)).astype(np.float32),
              orders=np.stack([rng.permutation(a.n_train) for _ in range(a.epochs)]),
              T=a.steps, batch=a.batch, lr=a.lr, tau_ms=10., tau_out_ms=5.)
-    res = {"brainsim": run_brainsim(d, a.epochs, log)}
+    rngs = [r.strip() for r in a.rng.split(",") if r.strip()]
+    res = {"brainsim": run_brainsim(d, a.epochs, log, rngs[0])}
+    for r in rngs[1:]:
+        res[f"brainsim_{r}"] = run_brainsim(d, a.epochs, log, r)
     if not a.torch_python:
         res["snntorch"] = {"skipped": "TORCH_PYTHON is not set (nor --torch-python)"}
     else:
@@ -151,7 +173,7 @@ def main(argv=None) -> dict:
             npz = os.path.join(tmp, "setup.npz")
             np.savez(npz, **d)
             cmd = [a.torch_python, str(HERE / "train_general_snntorch.py"), "--npz", npz,
-                   "--epochs", str(a.epochs), "--threads", str(a.torch_threads)]
+                   "--epochs", str(a.epochs), "--threads", str(a.threads)]
             out = subprocess.run(cmd, capture_output=True, text=True)
             print(out.stderr.rstrip(), file=log)
             res["snntorch"] = (json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0
