@@ -252,9 +252,14 @@ def main(argv=None) -> dict:
     rng = np.random.default_rng(args.seed)
     d = dict(steps_tr=encode(data.images[tr], T), y_tr=data.labels[tr].astype(np.int32),
              steps_te=encode(data.images[te], T), y_te=data.labels[te].astype(np.int32),
-             # SpyTorch's scales: w1 ~ N(0, 1/784), w2 ~ N(0, 16/100)
-             w1=rng.normal(0., 1. / np.sqrt(784), (784, 100)).astype(np.float32),
-             w2=rng.normal(0., 4. / np.sqrt(100), (100, 10)).astype(np.float32),
+             # SpyTorch's initialisation, N(0, (7 (1 - b1))^2 / n_in), in this exponential-Euler
+             # form (the input enters as (1 - b) g, SpyTorch's as g): w1 std 7 / sqrt(784),
+             # w2 std 7 (1 - b1) / (1 - b2) / sqrt(100). The hidden layer fires from the start;
+             # with no spikes the readout is 0 at every step and the gradient of its maximum
+             # over time is a tie that JAX spreads over all steps and torch puts on one.
+             w1=rng.normal(0., 7. / np.sqrt(784), (784, 100)).astype(np.float32),
+             w2=rng.normal(0., 7. * (1 - np.exp(-0.1)) / (1 - np.exp(-0.2)) / np.sqrt(100),
+                           (100, 10)).astype(np.float32),
              orders=np.stack([rng.permutation(n_tr) for _ in range(epochs)]),
              T=T, batch=B, lr=args.lr, reg=REG, tau_syn=TAU_SYN, tau_mem=TAU_MEM, tau_out=TAU_OUT)
     note = (f"Fashion-MNIST head ({root}): train images [{tr.start}, {tr.stop}), test "

@@ -15,6 +15,9 @@ How each library expresses it:
 - snnTorch: ``snn.Synaptic`` for both layers (``reset_delay=False``: reset right after the
   spike; the readout with ``reset_mechanism="none"``), the input scaled by ``1 - beta``
   (``Synaptic`` adds the synaptic current to the membrane unscaled); ``fast_sigmoid(slope=1)``.
+  Its immediate reset (``reset_delay=False``) subtracts the spike itself, not a detached copy,
+  and has no option to detach it, so snnTorch's gradient differs from the others' (the forward
+  pass is the same).
 - Norse: the synapses as ``g = a g + x`` (Norse's LIF cells with a current term integrate the
   membrane from the previous step's current, one step behind the order above), then
   ``LIFBoxCell`` and ``LIBoxCell`` with ``tau_mem_inv = (1 - b) / dt``, which makes their Euler
