@@ -197,9 +197,9 @@ def main(argv=None):
         for k in range(0, len(y_te), B):                    # the partial last batch is kept
             _, out = net(spikes_of(steps_te[k:k + B], T))
             correct += int((out.max(0).values.argmax(1) == y_te[k:k + B]).sum())
-    mod = __import__(a.lib)
+    from importlib.metadata import version
     timed = times[1:] if len(times) > 1 else times
-    res = {"library": a.lib, "version": getattr(mod, "__version__", "?"), "torch": torch.__version__,
+    res = {"library": a.lib, "version": version(a.lib), "torch": torch.__version__,
            "threads": torch.get_num_threads(), "epoch_s": statistics.median(timed),
            "epoch_times": times, "train_acc": accs[-1], "losses": losses, "train_accs": accs,
            "test_acc": correct / len(y_te)}
