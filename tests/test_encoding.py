@@ -110,3 +110,58 @@ def test_bad_inputs():
         encoding.poisson(jnp.ones(3), 5, jax.random.PRNGKey(0), max_rate=100 * u.Hz, dt=1 * u.mV)
     with pytest.raises(ValueError, match='latency|current2firing_time: x must be dimensionless.*got unit mV'):
         encoding.latency(jnp.ones(3) * u.mV, 5)
+
+
+def _np_mix32(x):
+    x = x ^ (x >> np.uint32(16))
+    x = x * np.uint32(0x7FEB352D)
+    x = x ^ (x >> np.uint32(15))
+    x = x * np.uint32(0x846CA68B)
+    return x ^ (x >> np.uint32(16))
+
+
+def test_poisson_hash_matches_numpy_reference():
+    # the counter hash re-implemented in NumPy uint32 arithmetic (wrapping multiplies)
+    x = jnp.asarray(np.random.default_rng(5).uniform(size=(3, 7)), jnp.float32)
+    key = jax.random.PRNGKey(9)
+    T = 6
+    seed = np.asarray(jax.random.bits(key, (2,), jnp.uint32))
+    c = np.arange(T * 21, dtype=np.uint32).reshape(T, 3, 7)
+    with np.errstate(over="ignore"):
+        h = _np_mix32(_np_mix32(c * np.uint32(0x9E3779B9) + seed[0]) ^ seed[1])
+    thr = np.floor(np.asarray(x, np.float32) * np.float32(1 << 24)).astype(np.int64)
+    ref = ((h >> np.uint32(8)).astype(np.int64) < thr).astype(np.float32)
+    np.testing.assert_array_equal(np.asarray(encoding.poisson(x, T, key)), ref)
+
+
+@pytest.mark.parametrize("rng", ["hash", "threefry"])
+def test_poisson_generators_rate_and_independence(rng):
+    ps = np.array([0.0, 0.02, 0.3, 0.7, 1.0], np.float32)
+    T, n = 300, 400
+    s = np.asarray(encoding.poisson(jnp.broadcast_to(jnp.asarray(ps)[:, None], (5, n)), T,
+                                    jax.random.PRNGKey(11), rng=rng))
+    tol = 6 * np.sqrt(ps * (1 - ps) / (T * n)) + 1e-12
+    assert np.all(np.abs(s.mean(axis=(0, 2)) - ps) <= tol)
+    # no correlation between consecutive steps nor neighbouring inputs (p = 0.3 row): the
+    # sample correlation of m independent pairs has std 1/sqrt(m); 6 sigma
+    row = s[:, 2, :]
+    for a, b in ((row[1:], row[:-1]), (row[:, 1:], row[:, :-1])):
+        r = np.corrcoef(a.ravel(), b.ravel())[0, 1]
+        assert abs(r) < 6 / np.sqrt(a.size), r
+    # another key gives other draws; the same key the same ones
+    x = jnp.full((4, 50), 0.5)
+    a = encoding.poisson(x, 10, jax.random.PRNGKey(1), rng=rng)
+    np.testing.assert_array_equal(a, encoding.poisson(x, 10, jax.random.PRNGKey(1), rng=rng))
+    assert not np.array_equal(a, encoding.poisson(x, 10, jax.random.PRNGKey(2), rng=rng))
+
+
+def test_poisson_hash_under_vmap_and_errors():
+    x = jnp.full((3, 20), 0.4)
+    keys = jax.random.split(jax.random.PRNGKey(0), 4)
+    out = jax.vmap(lambda k: encoding.poisson(x, 5, k))(keys)
+    for i in range(4):
+        np.testing.assert_array_equal(out[i], encoding.poisson(x, 5, keys[i]))
+    with pytest.raises(ValueError, match="rng must be 'hash' or 'threefry'"):
+        encoding.poisson(x, 5, keys[0], rng="philox")
+    with pytest.raises(ValueError, match="at most 2\\*\\*32 - 1 values"):
+        encoding.poisson(jnp.zeros(2 ** 16), 2 ** 16, keys[0])
