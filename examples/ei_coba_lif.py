@@ -4,10 +4,19 @@
 with p = 0.02, exponential conductances, 1 s of activity. Prints the mean rates and writes a raster.
 
     python examples/ei_coba_lif.py [--scale 1] [--duration 1000] [--seed 0] [--out raster.png]
+                                   [--conn csr|jitc] [--json]
+
+``--conn jitc`` uses just-in-time connectivity with 80 connections per neuron on average
+(p = 80 / N) and the unscaled weights of the 4,000-neuron network, as in the scaling experiment
+of the BrainPy paper: nothing of the size of the synapse count is stored, so memory stays O(N)
+(e.g. ``--scale 1000 --duration 100 --conn jitc``: 4,000,000 neurons). ``--json`` prints one
+line with ``n_neurons``, ``rate_hz``, ``spike_count`` and ``raster_sha256`` instead of a raster.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 
 import brainunit as u
 import numpy as np
@@ -20,7 +29,7 @@ from brainsim.runner import Runner, SpikeMonitor
 class EINet(brainsim.DynamicsModule):
     """The COBA network: one LIF population whose first 80 % are excitatory."""
 
-    def __init__(self, scale: float = 1.0, seed: int = 0):
+    def __init__(self, scale: float = 1.0, seed: int = 0, conn: str = "csr"):
         n_exc, n_inh = int(3200 * scale), int(800 * scale)
         n = n_exc + n_inh
         super().__init__(n)
@@ -29,9 +38,7 @@ class EINet(brainsim.DynamicsModule):
             n, tau=20. * u.ms, V_rest=-60. * u.mV, V_th=-50. * u.mV, V_reset=-60. * u.mV,
             R=100. * u.Mohm,                       # 1 / g_L with g_L = 10 nS, C = 200 pF
             tau_ref=5. * u.ms, V_initializer=init.Normal(-55. * u.mV, 2. * u.mV))
-        w_exc, w_inh = 6. / scale * u.nS, 67. / scale * u.nS
-        W_exc = event.random_conn(self.n_exc, n, prob=0.02, seed=seed, weight=w_exc)
-        W_inh = event.random_conn(self.n_inh, n, prob=0.02, seed=seed + 1, weight=w_inh)
+        W_exc, W_inh = connectivity(conn, n_exc, n_inh, scale, seed)
         ne = self.n_exc
         self.exc = projections.AlignPostProj(
             lambda s: event.BinaryArray(s[:ne]) @ W_exc, synapses.Expon(n, 5. * u.ms),
@@ -46,13 +53,55 @@ class EINet(brainsim.DynamicsModule):
         return self.neu(current)
 
 
-def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress: bool = True):
+def connectivity(conn: str, n_exc: int, n_inh: int, scale: float, seed: int):
+    """The E -> all and I -> all matrices.
+
+    ``'csr'``: stored, p = 0.02 with the weights divided by ``scale`` (the input per neuron
+    grows with N otherwise). ``'jitc'``: regenerated from a seed in every product, p = 80 / N
+    (80 connections per neuron on average, as at scale 1) with the unscaled weights.
+    """
+    n = n_exc + n_inh
+    if conn == "csr":
+        w_exc, w_inh = 6. / scale * u.nS, 67. / scale * u.nS
+        return (event.random_conn(n_exc, n, prob=0.02, seed=seed, weight=w_exc),
+                event.random_conn(n_inh, n, prob=0.02, seed=seed + 1, weight=w_inh))
+    if conn == "jitc":
+        prob = min(1.0, 80. / n)
+        return (event.JITCScalarR((6. * u.nS, prob, seed), shape=(n_exc, n)),
+                event.JITCScalarR((67. * u.nS, prob, seed + 1), shape=(n_inh, n)))
+    raise ValueError(f"conn must be 'csr' or 'jitc', got {conn!r}")
+
+
+def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress: bool = True,
+             conn: str = "csr"):
     """Build and run the network; return (net, spike record)."""
     brainsim.environ.set(dt=0.1 * u.ms)
     brainsim.random.seed(seed)
-    net = brainsim.init_states(EINet(scale, seed))
+    net = brainsim.init_states(EINet(scale, seed, conn))
     res = Runner(net, monitors={"spikes": SpikeMonitor(net.neu)}, progress=progress).run(duration)
     return net, res["spikes"]
+
+
+def add_conn_flags(p: argparse.ArgumentParser) -> None:
+    """``--conn`` and ``--json`` (see the module docstring)."""
+    p.add_argument("--conn", choices=("csr", "jitc"), default="csr",
+                   help="stored random connectivity (p = 0.02) or just-in-time (p = 80 / N)")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON line (n_neurons, rate_hz, spike_count, raster_sha256)")
+
+
+def raster_sha256(spikes) -> str:
+    """SHA-256 of the recorded raster: the spike neurons then their steps, as little-endian int64."""
+    h = hashlib.sha256(np.ascontiguousarray(spikes.i, "<i8").tobytes())
+    h.update(np.ascontiguousarray(spikes.steps, "<i8").tobytes())
+    return h.hexdigest()
+
+
+def json_summary(spikes) -> str:
+    """The ``--json`` line: population size, mean rate over the whole run, spike count, hash."""
+    return json.dumps({"n_neurons": int(spikes.n),
+                       "rate_hz": float(spikes.mean_rate().to_decimal(u.Hz)),
+                       "spike_count": spikes.count, "raster_sha256": raster_sha256(spikes)})
 
 
 def main(argv=None):
@@ -61,8 +110,12 @@ def main(argv=None):
     p.add_argument("--duration", type=float, default=1000., help="ms")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="raster.png")
+    add_conn_flags(p)
     a = p.parse_args(argv)
-    net, spikes = simulate(a.scale, a.duration * u.ms, a.seed)
+    net, spikes = simulate(a.scale, a.duration * u.ms, a.seed, progress=not a.json, conn=a.conn)
+    if a.json:
+        print(json_summary(spikes))
+        return spikes
     start = min(500., a.duration / 2) * u.ms
     exc = np.arange(net.n_exc)
     inh = np.arange(net.n_exc, net.n_exc + net.n_inh)

@@ -20,7 +20,8 @@ at ``2^30``, which only matters for ``p`` below about ``1e-8``.
 
 The weights of slot ``t`` come from further hash streams of the same counter: the normal
 ones use ``log``/``cos`` (Box-Muller), whose last bits may differ between XLA and the C
-library, so those agree to float32 rounding, not bit for bit; the structure always agrees.
+library, and XLA may fuse the uniform ones' ``low + (high - low) v`` into one rounding, so
+weights agree to float32 rounding (a homogeneous weight exactly); the structure always agrees.
 """
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ _SLOT = 0x85EBCA6B
 
 def gap_scale(prob: float) -> np.float32:
     """``K * 2^-22`` as float32: multiplies the fixed-point ``-log2(u)`` into a gap."""
-    if prob >= 1.0:
+    if prob >= 1.0 or prob <= 0.0:   # every gap is 1, or no slot is drawn at all (L = 0)
         return np.float32(0.0)
     return np.float32(1.0 / (-math.log2(1.0 - prob) * (1 << _FRAC)))
 
