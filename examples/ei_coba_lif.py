@@ -59,17 +59,22 @@ def connectivity(conn: str, n_exc: int, n_inh: int, scale: float, seed: int):
     ``'csr'``: stored, p = 0.02 with the weights divided by ``scale`` (the input per neuron
     grows with N otherwise). ``'jitc'``: regenerated from a seed in every product, p = 80 / N
     (80 connections per neuron on average, as at scale 1) with the unscaled weights.
+    ``'csr80'``: the network of ``'jitc'`` (p = 80 / N, unscaled weights), stored as CSR.
     """
     n = n_exc + n_inh
     if conn == "csr":
         w_exc, w_inh = 6. / scale * u.nS, 67. / scale * u.nS
         return (event.random_conn(n_exc, n, prob=0.02, seed=seed, weight=w_exc),
                 event.random_conn(n_inh, n, prob=0.02, seed=seed + 1, weight=w_inh))
+    if conn == "csr80":
+        prob = min(1.0, 80. / n)
+        return (event.random_conn(n_exc, n, prob=prob, seed=seed, weight=6. * u.nS),
+                event.random_conn(n_inh, n, prob=prob, seed=seed + 1, weight=67. * u.nS))
     if conn == "jitc":
         prob = min(1.0, 80. / n)
         return (event.JITCScalarR((6. * u.nS, prob, seed), shape=(n_exc, n)),
                 event.JITCScalarR((67. * u.nS, prob, seed + 1), shape=(n_inh, n)))
-    raise ValueError(f"conn must be 'csr' or 'jitc', got {conn!r}")
+    raise ValueError(f"conn must be 'csr', 'csr80' or 'jitc', got {conn!r}")
 
 
 def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress: bool = True,
@@ -84,8 +89,9 @@ def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress:
 
 def add_conn_flags(p: argparse.ArgumentParser) -> None:
     """``--conn`` and ``--json`` (see the module docstring)."""
-    p.add_argument("--conn", choices=("csr", "jitc"), default="csr",
-                   help="stored random connectivity (p = 0.02) or just-in-time (p = 80 / N)")
+    p.add_argument("--conn", choices=("csr", "jitc", "csr80"), default="csr",
+                   help="stored random connectivity (p = 0.02), just-in-time (p = 80 / N), "
+                        "or the latter stored as CSR")
     p.add_argument("--json", action="store_true",
                    help="print one JSON line (n_neurons, rate_hz, spike_count, raster_sha256)")
 
