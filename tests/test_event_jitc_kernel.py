@@ -218,3 +218,21 @@ def test_columns_are_uniform_and_rows_independent():
         F = ev.JITCScalarR((1.0, prob, 3), shape=(5, 7))
         np.testing.assert_array_equal(np.asarray(F.todense()), want)
         np.testing.assert_array_equal(_on("cpu_kernel", _prod(True, True), np.eye(5, dtype=bool), F), want)
+
+
+def test_silent_blocks_negative_zero_and_nan_follow_jnp():
+    """One event vector over many rows: -0.0 is silent, NaN is an event (as ``x != 0`` in jnp)."""
+    M = _jitc("Scalar", "R", 100, 30, 0.2, 2)
+    x = np.zeros(100, np.float32)
+    x[[3, 40, 99]] = 1.0          # events in otherwise silent blocks of 16, and in the tail
+    x[20] = -0.0
+    f = _prod(True, True)
+    np.testing.assert_array_equal(_on("cpu_kernel", f, x[None], M), _on("jax", f, x[None], M))
+    x[70] = np.nan
+    got, want = _on("cpu_kernel", f, x[None], M), _on("jax", f, x[None], M)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(got[~np.isnan(got)], want[~np.isnan(want)], rtol=1e-6)
+    xb = np.zeros((1, 100), bool)
+    xb[0, [0, 17, 64]] = True
+    np.testing.assert_array_equal(_on("cpu_kernel", f, xb, M),
+                                  xb.astype(np.float32) @ np.asarray(M.todense()))
