@@ -3,8 +3,11 @@
 Times ``spikes @ M`` per matvec for dense, CSR, FixedNumPerPre and JITCScalarR at
 N_pre = N_post in {4000, 40000}, p = 0.02 and 0.1 / 1 / 10 % active inputs, both as a jitted call
 (matrix and spikes passed as arguments) and per step inside ``jax.lax.scan`` (the simulation
-setting). A plain numba loop over CSR rows is the compiled-CPU reference; brainevent is compared
-when importable. ``--json`` prints one JSON line; ``--big`` adds the 1e6 x 1e6 JITC matvec.
+setting), on the compiled kernels and on the pure-JAX path in the same run. The all-synapse
+direction (``M @ x`` and ``x @ M`` with a dense float x) is timed for CSR and JITCScalarR too.
+A plain numba loop over CSR rows is the compiled-CPU reference; brainevent is compared
+when importable. ``--json`` prints one JSON line; ``--big`` adds the 1e6 x 1e6 JITC matvec
+(kernel and pure JAX, each in a fresh process).
 
 Run: ``PYTHONPATH=. python benchmarks/event_ops.py [--json] [--big] [--quick]``; to include
 brainevent, run it with a Python whose environment also has ``brainevent==0.2.*``.
@@ -124,7 +127,7 @@ def run(sizes, acts, reps, steps=200):
                 # "<name>_us": default backend (the compiled kernel where built and applicable);
                 # "<name>_jax_us": the pure-JAX products, measured in the same run
                 backends = [("", "auto")]
-                if name != "jitc_r" and ev.kernels_available():
+                if ev.kernels_available():
                     backends.append(("_jax", "jax"))
                 for suffix, backend in backends:
                     ev.set_backend(backend)
@@ -138,6 +141,7 @@ def run(sizes, acts, reps, steps=200):
                     res[f"{name}{suffix}_scan_us"] = _timeit(jax.jit(scan), S, M, reps=max(3, reps // 10)) * 1e6 / steps
                     ev.set_backend("auto")
                 res[f"{name}_MB"] = _nbytes(M) / 2**20
+            res["jitc_over_csr"] = res["jitc_r_us"] / res["csr_us"]
             res.update(_brainevent(csr, S[0], reps))
             ref = _numba_ref(csr, S[0])
             if ref is not None:
@@ -146,24 +150,75 @@ def run(sizes, acts, reps, steps=200):
     return rows
 
 
-def big_jitc():
+def interleaved(n=4000, act=0.01, reps=400):
+    """``spikes @ JITCScalarR`` against ``spikes @ CSR`` (p = 0.02), calls alternated one by one.
+
+    On a loaded machine the load drifts between two timing loops; alternating the calls gives
+    both the same conditions, so the ratio of the medians is the figure to quote.
+    """
+    csr = ev.random_conn(n, n, prob=0.02, seed=0, weight=0.5)
+    jitc = ev.JITCScalarR((0.5, 0.02, 0), shape=(n, n))
+    s = np.zeros(n, np.float32)
+    s[np.random.default_rng(1).choice(n, max(1, int(act * n)), replace=False)] = 1.0
+    s = jnp.asarray(s)
+    f = jax.jit(lambda s, M: ev.BinaryArray(s) @ M)
+    ts = {"csr": [], "jitc": []}
+    for M in (csr, jitc):
+        jax.block_until_ready(f(s, M))
+    for _ in range(reps):
+        for name, M in (("csr", csr), ("jitc", jitc)):
+            t = time.perf_counter()
+            jax.block_until_ready(f(s, M))
+            ts[name].append(time.perf_counter() - t)
+    c, j = (float(np.median(ts[k])) * 1e6 for k in ("csr", "jitc"))
+    return {"interleaved_n": n, "interleaved_active": act, "interleaved_csr_us": c,
+            "interleaved_jitc_us": j, "interleaved_jitc_over_csr": j / c}
+
+
+def all_synapse(sizes, reps):
+    """``M @ x`` and ``x @ M`` with a dense float x (every synapse is visited), both backends."""
+    rows = []
+    for n in sizes:
+        x = jnp.asarray(np.random.default_rng(2).standard_normal(n).astype(np.float32))
+        mats = {"csr": ev.random_conn(n, n, prob=0.02, seed=0, weight=0.5),
+                "jitc_r": ev.JITCScalarR((0.5, 0.02, 0), shape=(n, n))}
+        res = {"n": n}
+        for name, M in mats.items():
+            for suffix, backend in (("", "auto"), ("_jax", "jax")):
+                ev.set_backend(backend)
+                for op, f in (("mx", lambda x, M: M @ x), ("xm", lambda x, M: x @ M)):
+                    res[f"{name}_{op}{suffix}_us"] = _timeit(jax.jit(f), x, M, reps=reps) * 1e6
+                ev.set_backend("auto")
+        res["jitc_over_csr_mx"] = res["jitc_r_mx_us"] / res["csr_mx_us"]
+        res["jitc_over_csr_xm"] = res["jitc_r_xm_us"] / res["csr_xm_us"]
+        rows.append(res)
+    return rows
+
+
+def big_jitc(backend="auto"):
     """1e6 x 1e6 JITC matvec at prob 1e-4 with 1 % active, in a fresh process for peak memory."""
     code = (
-        "import resource, time, numpy as np, jax, brainsim.event as ev\n"
+        "import resource, time, numpy as np, jax, jax.numpy as jnp, brainsim.event as ev\n"
+        f"ev.set_backend({backend!r})\n"
         "n=1_000_000; M=ev.JITCScalarR((1.0,1e-4,0),shape=(n,n))\n"
         "s=np.zeros(n,np.float32); s[np.random.default_rng(0).choice(n,n//100,replace=False)]=1\n"
-        "f=jax.jit(lambda s,M: ev.BinaryArray(s)@M)\n"
-                "t=time.perf_counter(); y=jax.block_until_ready(f(s,M)); first=time.perf_counter()-t\n"
+        "s=jnp.asarray(s); f=jax.jit(lambda s,M: ev.BinaryArray(s)@M)\n"
+        "t=time.perf_counter(); y=jax.block_until_ready(f(s,M)); first=time.perf_counter()-t\n"
         "ts=[]\n"
-        "for _ in range(5):\n"
+        "for _ in range(9):\n"
         "    t=time.perf_counter(); jax.block_until_ready(f(s,M)); ts.append(time.perf_counter()-t)\n"
+        "r0=resource.getrusage(resource.RUSAGE_SELF)\n"
+        "for _ in range(5): jax.block_until_ready(f(s,M))\n"
+        "r1=resource.getrusage(resource.RUSAGE_SELF)\n"
+        "cpu=(r1.ru_utime+r1.ru_stime-r0.ru_utime-r0.ru_stime)/5\n"
         "ma=f.lower(s,M).compile().memory_analysis()\n"
         "mb=(ma.temp_size_in_bytes+ma.argument_size_in_bytes+ma.output_size_in_bytes)/2**20\n"
-        "print(float(np.median(ts)), first, mb, float(y.sum()))\n")
+        "print(float(np.median(ts)), first, mb, float(y.sum()), cpu)\n")
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(["."] + sys.path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
-    t, first, mb, tot = map(float, out.stdout.split())
-    return {"jitc_1e6_s": t, "jitc_1e6_first_call_s": first, "jitc_1e6_xla_MB": mb, "jitc_1e6_sum": tot}
+    t, first, mb, tot, cpu = map(float, out.stdout.split())
+    k = "jitc_1e6" if backend == "auto" else f"jitc_1e6_{backend}"
+    return {f"{k}_s": t, f"{k}_cpu_s": cpu, f"{k}_first_call_s": first, f"{k}_xla_MB": mb, f"{k}_sum": tot}
 
 
 def main():
@@ -177,22 +232,36 @@ def main():
     rows = [] if args.only_big else run(sizes, [0.001, 0.01, 0.1], reps=50)
     cols = ["n", "active", "dense_us", "ev_dense_us", "csr_us", "csr_scan_us", "csr_jax_us",
             "csr_jax_scan_us", "fixed_pre_us", "fixed_pre_scan_us", "fixed_pre_jax_us",
-            "fixed_pre_jax_scan_us", "jitc_r_us", "jitc_r_scan_us", "numba_loop_us",
+            "fixed_pre_jax_scan_us", "jitc_r_us", "jitc_r_scan_us", "jitc_r_jax_us",
+            "jitc_r_jax_scan_us", "jitc_over_csr", "numba_loop_us",
             "brainevent_jax_raw_us", "brainevent_numba_us", "csr_MB", "jitc_r_MB"]
     print(f"event backend: {ev.get_backend()}, kernels built: {ev.kernels_available()}")
     print(" ".join(f"{c:>14}" for c in cols))
     for r in rows:
         print(" ".join(f"{r.get(c, float('nan')):>14.4g}" for c in cols))
-    extra = big_jitc() if (args.big or args.only_big) else {}
+    dense_x = [] if args.only_big else all_synapse(sizes, reps=20)
+    if dense_x:
+        print("all-synapse direction (dense float x), us per product:")
+        xcols = list(dense_x[0])
+        print(" ".join(f"{c:>16}" for c in xcols))
+        for r in dense_x:
+            print(" ".join(f"{r[c]:>16.4g}" for c in xcols))
+    extra = {} if args.only_big else interleaved()
     for k, v in extra.items():
         print(f"{k}: {v:.4g}")
+    if args.big or args.only_big:
+        extra.update(big_jitc("auto"))
+        extra.update(big_jitc("jax"))
+        for k, v in extra.items():
+            if k.startswith("jitc_1e6"):
+                print(f"{k}: {v:.4g}")
     try:
         import brainevent
         print(f"brainevent {brainevent.__version__}: compared (columns brainevent_*)")
     except ImportError:
         print("brainevent not installed: not compared")
     if args.json:
-        print(json.dumps({"benchmark": "event_ops", "rows": rows, **extra}))
+        print(json.dumps({"benchmark": "event_ops", "rows": rows, "all_synapse": dense_x, **extra}))
 
 
 if __name__ == "__main__":

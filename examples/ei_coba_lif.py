@@ -4,16 +4,25 @@
 with p = 0.02, exponential conductances, 1 s of activity. Prints the mean rates and writes a raster.
 
     python examples/ei_coba_lif.py [--scale 1] [--duration 1000] [--seed 0] [--out raster.png]
-                                   [--devices N] [--processes P] [--json]
+                                   [--conn csr|jitc|csr80] [--devices N] [--processes P] [--json]
+
+``--conn jitc`` uses just-in-time connectivity with 80 connections per neuron on average
+(p = 80 / N) and the unscaled weights of the 4,000-neuron network, as in the scaling experiment
+of the BrainPy paper: nothing of the size of the synapse count is stored, so memory stays O(N)
+(e.g. ``--scale 1000 --duration 100 --conn jitc``: 4,000,000 neurons); ``--conn csr80`` is that
+network stored as CSR.
 
 ``--devices N`` splits the network over N devices (on a CPU it makes N host devices when fewer
 exist); ``--processes P`` launches P local processes that cooperate through jax.distributed,
 each with N / P devices. The spikes are the same, bit for bit, on any number of devices.
-``--json`` prints one last line with n_neurons, rate_hz, spike_count and raster_sha256.
+``--json`` prints one line with n_neurons, rate_hz, spike_count and raster_sha256 (and the
+devices and processes used) instead of a raster.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import sys
 
@@ -68,7 +77,7 @@ class EINet(brainsim.DynamicsModule):
     (``brainsim.sharding.ShardedCSR``); each projection then reads the whole spike vector.
     """
 
-    def __init__(self, scale: float = 1.0, seed: int = 0, mesh=None):
+    def __init__(self, scale: float = 1.0, seed: int = 0, mesh=None, conn: str = "csr"):
         n_exc, n_inh = int(3200 * scale), int(800 * scale)
         n = n_exc + n_inh
         super().__init__(n)
@@ -77,13 +86,15 @@ class EINet(brainsim.DynamicsModule):
             n, tau=20. * u.ms, V_rest=-60. * u.mV, V_th=-50. * u.mV, V_reset=-60. * u.mV,
             R=100. * u.Mohm,                       # 1 / g_L with g_L = 10 nS, C = 200 pF
             tau_ref=5. * u.ms, V_initializer=init.Normal(-55. * u.mV, 2. * u.mV))
-        w_exc, w_inh = 6. / scale * u.nS, 67. / scale * u.nS
-        W_exc = event.random_conn(self.n_exc, n, prob=0.02, seed=seed, weight=w_exc)
-        W_inh = event.random_conn(self.n_inh, n, prob=0.02, seed=seed + 1, weight=w_inh)
+        W_exc, W_inh = connectivity(conn, n_exc, n_inh, scale, seed)
         ne = self.n_exc
         if mesh is None:
             exc = lambda s: event.BinaryArray(s[:ne]) @ W_exc          # noqa: E731
             inh = lambda s: event.BinaryArray(s[ne:]) @ W_inh          # noqa: E731
+        elif conn == "jitc":
+            raise ValueError("EINet: --conn jitc cannot be split over devices yet (only stored "
+                             "CSR connectivity is sharded); use --conn csr80 for the same "
+                             "network stored as CSR.")
         else:
             from brainsim.sharding import ShardedCSR
             Se = ShardedCSR(_whole_rows(W_exc, 0, n), mesh)
@@ -103,8 +114,32 @@ class EINet(brainsim.DynamicsModule):
         return self.neu(current)
 
 
+def connectivity(conn: str, n_exc: int, n_inh: int, scale: float, seed: int):
+    """The E -> all and I -> all matrices.
+
+    ``'csr'``: stored, p = 0.02 with the weights divided by ``scale`` (the input per neuron
+    grows with N otherwise). ``'jitc'``: regenerated from a seed in every product, p = 80 / N
+    (80 connections per neuron on average, as at scale 1) with the unscaled weights.
+    ``'csr80'``: the network of ``'jitc'`` (p = 80 / N, unscaled weights), stored as CSR.
+    """
+    n = n_exc + n_inh
+    if conn == "csr":
+        w_exc, w_inh = 6. / scale * u.nS, 67. / scale * u.nS
+        return (event.random_conn(n_exc, n, prob=0.02, seed=seed, weight=w_exc),
+                event.random_conn(n_inh, n, prob=0.02, seed=seed + 1, weight=w_inh))
+    if conn == "csr80":
+        prob = min(1.0, 80. / n)
+        return (event.random_conn(n_exc, n, prob=prob, seed=seed, weight=6. * u.nS),
+                event.random_conn(n_inh, n, prob=prob, seed=seed + 1, weight=67. * u.nS))
+    if conn == "jitc":
+        prob = min(1.0, 80. / n)
+        return (event.JITCScalarR((6. * u.nS, prob, seed), shape=(n_exc, n)),
+                event.JITCScalarR((67. * u.nS, prob, seed + 1), shape=(n_inh, n)))
+    raise ValueError(f"conn must be 'csr', 'csr80' or 'jitc', got {conn!r}")
+
+
 def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress: bool = True,
-             devices: int = 1):
+             devices: int = 1, conn: str = "csr"):
     """Build and run the network, split over ``devices`` devices if > 1.
 
     Returns ``(net, spike record)``.
@@ -115,7 +150,7 @@ def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress:
     if devices > 1:
         from brainsim import sharding
         mesh = sharding.make_mesh(devices)
-    net = brainsim.init_states(EINet(scale, seed, mesh))
+    net = brainsim.init_states(EINet(scale, seed, mesh, conn))
     if mesh is not None:
         sharding.shard_model(net, mesh)
         progress = False
@@ -124,10 +159,27 @@ def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress:
 
 
 def raster_sha256(spikes) -> str:
-    """SHA-256 of the recorded spikes: the (step, neuron) pairs as int64, in record order."""
-    import hashlib
-    pairs = np.stack([np.asarray(spikes.steps, np.int64), np.asarray(spikes.i, np.int64)], 1)
-    return hashlib.sha256(np.ascontiguousarray(pairs).tobytes()).hexdigest()
+    """SHA-256 of the recorded raster: the spike neurons then their steps, as little-endian int64."""
+    h = hashlib.sha256(np.ascontiguousarray(spikes.i, "<i8").tobytes())
+    h.update(np.ascontiguousarray(spikes.steps, "<i8").tobytes())
+    return h.hexdigest()
+
+
+def json_summary(spikes, devices: int = 1, processes: int = 1) -> str:
+    """The ``--json`` line: population size, mean rate over the whole run, spike count, hash."""
+    return json.dumps({"n_neurons": int(spikes.n),
+                       "rate_hz": float(spikes.mean_rate().to_decimal(u.Hz)),
+                       "spike_count": int(spikes.count), "raster_sha256": raster_sha256(spikes),
+                       "devices": devices, "processes": processes})
+
+
+def add_conn_flags(p: argparse.ArgumentParser) -> None:
+    """``--conn`` and ``--json`` (see the module docstring)."""
+    p.add_argument("--conn", choices=("csr", "jitc", "csr80"), default="csr",
+                   help="stored random connectivity (p = 0.02), just-in-time (p = 80 / N), "
+                        "or the latter stored as CSR")
+    p.add_argument("--json", action="store_true",
+                   help="print one JSON line (n_neurons, rate_hz, spike_count, raster_sha256)")
 
 
 def _launch_processes(argv: list[str], a) -> int:
@@ -153,7 +205,7 @@ def main(argv=None):
     p.add_argument("--duration", type=float, default=1000., help="ms")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="raster.png")
-    p.add_argument("--json", action="store_true", help="print one JSON line last")
+    add_conn_flags(p)
     _scale_out_args(p)
     a = p.parse_args(argv)
     if a.processes > 1 and a.process_id is None:
@@ -162,7 +214,11 @@ def main(argv=None):
         _join_processes(a)
     leader = a.process_id in (None, 0)
     net, spikes = simulate(a.scale, a.duration * u.ms, a.seed, progress=not a.json and leader,
-                           devices=a.devices)
+                           devices=a.devices, conn=a.conn)
+    if a.json:
+        if leader:
+            print(json_summary(spikes, a.devices, a.processes))
+        return spikes
     start = min(500., a.duration / 2) * u.ms
     exc = np.arange(net.n_exc)
     inh = np.arange(net.n_exc, net.n_exc + net.n_inh)
@@ -181,13 +237,6 @@ def main(argv=None):
                     title=f"COBA-LIF, {net.n_exc + net.n_inh} neurons "
                           f"({shown[0]} E below, {shown[1]} I above)")
         print(f"raster written to {a.out}")
-    if a.json:
-        import json
-        n = net.n_exc + net.n_inh
-        rate = float(spikes.mean_rate().to_decimal(u.Hz))
-        print(json.dumps({"n_neurons": n, "rate_hz": rate, "spike_count": int(spikes.count),
-                          "raster_sha256": raster_sha256(spikes), "devices": a.devices,
-                          "processes": a.processes}))
     return r_e, r_i
 
 

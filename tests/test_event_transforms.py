@@ -51,8 +51,10 @@ FORMATS = {
     "jitc_uniform_r": lambda rng: ev.JITCUniformR((-0.1, 0.4, 0.5, 5), shape=(M_, N_)),
     "jitc_uniform_c": lambda rng: ev.JITCUniformC((-0.1, 0.4, 0.5, 5), shape=(M_, N_)),
 }
-# formats whose event-driven side runs the compiled kernel (JITC has no kernel: one backend suffices)
-KERNEL = {"csr": "left", "csr_scalar": "left", "fixed_pre": "left", "csc": "right", "fixed_post": "right"}
+# formats with a compiled kernel, and the side that is event-driven for them
+KERNEL = {"csr": "left", "csr_scalar": "left", "fixed_pre": "left", "csc": "right", "fixed_post": "right",
+          **{f"jitc_{k}_{lay}": ("left" if lay == "r" else "right")
+             for k in ("scalar", "normal", "uniform") for lay in ("r", "c")}}
 # compile-bound (a few seconds per case): a representative set runs by default, the rest is slow
 FAST = {"csr", "fixed_post", "jitc_normal_r", "jitc_uniform_c"}
 
@@ -140,7 +142,9 @@ def test_grad_and_jacrev_of_vmap_match_dense(fmt, backend):
     for a, b in zip(J, Jd):
         np.testing.assert_allclose(a, b, **TOL)
     # the gradient program calls the compiled kernel exactly when that backend is selected
-    assert ("brainsim_csr_scatter" in grad.lower(th).as_text()) == (backend == "cpu_kernel")
+    text = grad.lower(th).as_text()
+    called = any(t in text for t in ("brainsim_csr_scatter", "brainsim_csr_gather", "brainsim_jitc"))
+    assert called == (backend == "cpu_kernel")
 
 
 @pytest.mark.parametrize("fmt,backend", _cases({"csr"}), indirect=["backend"])

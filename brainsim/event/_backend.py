@@ -87,7 +87,7 @@ def has_target(name: str) -> bool:
 
 def use_kernel(spec) -> bool:
     """Whether products with operator ``spec`` should use the kernel (read when tracing)."""
-    if getattr(spec, "kernel_csr", None) is None:
+    if getattr(spec, "kernel_csr", None) is None and getattr(spec, "kernel_jitc", None) is None:
         return False
     return kernel_selected()
 

@@ -88,7 +88,7 @@ class SparseMatrix(u.sparse.SparseMatrix):
         scatter = left != transposed
         direction = "scatter" if scatter else "gather"
         cap = _auto_cap(X2, spec.p) if scatter else None
-        kernel = scatter and use_kernel(spec)
+        kernel = use_kernel(spec)
         out = _product(spec, direction, binary, cap, kernel, theta, struct, X2)
         if X.ndim == 1:
             out = out[0]

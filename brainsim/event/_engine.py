@@ -27,7 +27,7 @@ from jax.extend.core import Primitive
 from jax.interpreters import ad, batching, mlir
 
 from ._active import bucket_caps, bucket_index, compact
-from ._kernel import scatter_kernel
+from ._kernel import run_kernel
 
 __all__ = ["product"]
 
@@ -143,11 +143,11 @@ def _gather(spec, theta, struct, X, dtype):
 
 def _impl(spec, direction, binary, cap, theta, struct, X, kernel=False):
     dtype = jnp.result_type(*[t for t in jax.tree.leaves(theta)], jnp.float32 if X.dtype == bool else X.dtype)
+    if kernel and X.shape[0] > 0:
+        out = run_kernel(spec, direction, binary, theta, struct, X)
+        if out is not None:
+            return out.astype(dtype)
     if direction == "scatter":
-        if kernel and X.shape[0] > 0:
-            out = scatter_kernel(spec, binary, theta, struct, X)
-            if out is not None:
-                return out.astype(dtype)
         return _scatter_event(spec, binary, cap, theta, struct, X, dtype)
     Xf = (X != 0).astype(dtype) if binary else X
     return _gather(spec, theta, struct, Xf, dtype)

@@ -4,14 +4,15 @@ Row ``i`` of an R-layout matrix of shape ``(m, n)`` draws its column indices by 
 
 .. math:: c_0 = g_0 - 1,\\quad c_{t} = c_{t-1} + g_t,\\qquad g_t \\sim \\mathrm{Geometric}(p),
 
-from a counter-based hash of ``(seed, stream, i, t)`` (an integer mixer, much cheaper to compile and
-run on CPU than threefry; statistical quality is ample for connectivity), so each entry is
-present independently with probability ``p`` and the expected row length is ``p n``. At most
-``L = ceil(pn + 10 sqrt(pn(1-p)) + 20)`` slots are drawn per row; a longer row has probability
-below 1e-20 and would simply be cut, identically in every product and in ``todense``, so all views
-of one object always agree. Weights for slot ``t`` come from a second stream of the same key.
-A C-layout matrix of shape (m, n) is the transpose of the R-layout (n, m) matrix with the same
-parameters, generated column by column. Memory is O(m + n); nothing of size m x n is stored.
+from a counter-based hash of ``(seed, stream, i, t)`` (``_jitc_draw``: integer arithmetic and
+single IEEE float32 operations, so the pure-JAX path and the compiled CPU kernel draw the same
+matrix bit for bit), so each entry is present independently with probability ``p`` and the
+expected row length is ``p n``. At most ``L = ceil(pn + 10 sqrt(pn(1-p)) + 20)`` slots are drawn
+per row; a longer row has probability below 1e-20 and would simply be cut, identically in every
+product and in ``todense``, so all views of one object always agree. Weights for slot ``t`` come
+from further streams of the same counter. A C-layout matrix of shape (m, n) is the transpose of
+the R-layout (n, m) matrix with the same parameters, generated column by column. Memory is
+O(m + n); nothing of size m x n is stored.
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from .._checks import check_finite, check_matrix_shape
-from ._active import _cum
 from ._base import SparseMatrix, check_seed
+from ._jitc_draw import cols_of, gap_scale, gaps_of, row_key, slot_hash, slot_uniform
 from ._units import is_traced, split_unit, wrap_unit
 
 __all__ = ["JITCScalarR", "JITCScalarC", "JITCNormalR", "JITCNormalC", "JITCUniformR", "JITCUniformC",
@@ -40,24 +42,6 @@ def max_per_row(prob: float, n: int) -> int:
     return int(min(n, math.ceil(mean + 10.0 * math.sqrt(mean * (1 - prob)) + 20)))
 
 
-def _mix(x):
-    """32-bit integer finaliser (lowbias32): a bijection with good avalanche."""
-    x = x ^ (x >> 16)
-    x = x * jnp.uint32(0x7FEB352D)
-    x = x ^ (x >> 15)
-    x = x * jnp.uint32(0x846CA68B)
-    return x ^ (x >> 16)
-
-
-def _uniform(seed, stream, rows, L):
-    """Uniform draws in (0, 1], shape (len(rows), L), from the counter (seed, stream, row, slot)."""
-    h = _mix(seed.astype(jnp.uint32) ^ jnp.uint32((0x9E3779B9 * (stream + 1)) & 0xFFFFFFFF))
-    h = _mix(h ^ rows.astype(jnp.uint32))
-    h = _mix(h[:, None] + jnp.arange(L, dtype=jnp.uint32)[None, :] * jnp.uint32(0x85EBCA6B))
-    h = _mix(h)
-    return ((h >> 8).astype(jnp.float32) + 1.0) * (1.0 / (1 << 24))
-
-
 @dataclass(frozen=True)
 class _JITCSpec:
     p: int
@@ -69,36 +53,37 @@ class _JITCSpec:
     def gen(self, theta, struct, rows):
         (seed,) = struct
         L, q = self.L, self.q
+        dtype = jnp.result_type(*theta)
         if L == 0:
             z = jnp.zeros((rows.shape[0], 0), jnp.int32)
-            return z, jnp.zeros(z.shape, jnp.result_type(*theta)), jnp.zeros(z.shape, bool)
-        u = _uniform(seed, 0, rows, L)
-        if self.prob >= 1:
-            gaps = jnp.ones_like(u)
-        else:
-            gaps = jnp.floor(jnp.log(u) / math.log1p(-self.prob)) + 1.0
-        gaps = jnp.minimum(gaps, q + 1.0)
-        # float prefix sums are exact while below 2**24; beyond that use integer cumsum
-        if q < (1 << 23):
-            cols = _cum(gaps).astype(jnp.int32) - 1
-        else:
-            cols = jnp.cumsum(gaps.astype(jnp.int32), axis=-1) - 1
-        mask = (cols < q) & (cols >= 0)
-        cols = jnp.where(mask, cols, 0)
-        dtype = jnp.result_type(*theta)
+            return z, jnp.zeros(z.shape, dtype), jnp.zeros(z.shape, bool)
+        gaps = gaps_of(slot_hash(row_key(seed, 0, rows), L), self.prob, q)
+        cols, mask = cols_of(gaps, q)
         if self.kind == "scalar":
             (w,) = theta
             vals = jnp.broadcast_to(w, cols.shape)
         elif self.kind == "normal":
             loc, scale = theta
-            u1, u2 = _uniform(seed, 1, rows, L), _uniform(seed, 2, rows, L)
-            z = (jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(2.0 * math.pi * u2)).astype(dtype)
+            u1 = slot_uniform(row_key(seed, 1, rows), L)
+            u2 = slot_uniform(row_key(seed, 2, rows), L)
+            z = (jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(np.float32(2.0 * math.pi) * u2)).astype(dtype)
             vals = loc + scale * z
         else:
             low, high = theta
-            v = (1.0 - _uniform(seed, 1, rows, L)).astype(dtype)
+            v = (1.0 - slot_uniform(row_key(seed, 1, rows), L)).astype(dtype)
             vals = low + (high - low) * v
         return cols, vals, mask
+
+    def kernel_jitc(self, theta, struct):
+        """``(kind code, float32 parameters (2,), seed (1,), gap scale)`` for the compiled kernel."""
+        if any(jnp.result_type(t) != jnp.float32 for t in theta):
+            return None
+        (seed,) = struct
+        params = jnp.stack([jnp.asarray(t, jnp.float32) for t in theta] + [jnp.float32(0)] * (2 - len(theta)))
+        return _KINDS[self.kind], params, jnp.reshape(seed, (1,)).astype(jnp.uint32), gap_scale(self.prob)
+
+
+_KINDS = {"scalar": 0, "normal": 1, "uniform": 2}
 
 
 class _JITCBase(SparseMatrix):

@@ -12,8 +12,11 @@
 // its weight gradient, the forward and backward of a custom_vjp (brainsim/train/_latency.py).
 #include <Python.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "xla/ffi/api/ffi.h"
 
@@ -243,6 +246,328 @@ ffi::Error LatencyGatherImpl(ffi::Buffer<ffi::S32> steps, ffi::Buffer<DT> g,
   return ffi::Error::Success();
 }
 
+
+// --------------------------------------------------------------------------- lanes, generic
+// Lane strides for any number of operands (the rule above, written once for the kernels below).
+struct LaneMap {
+  static constexpr int kMaxOps = 8;
+  size_t k = 0;
+  int64_t count = 1;
+  int nops = 0;
+  int64_t n[8] = {0};
+  int64_t st[kMaxOps][8] = {{0}};
+  // off[j] for operand j; the result is operand `nops - 1`.
+  void Offsets(int64_t l, int64_t* off) const {
+    for (int j = 0; j < nops; ++j) off[j] = 0;
+    for (size_t d = k; d-- > 0;) {
+      const int64_t i = l % n[d];
+      l /= n[d];
+      for (int j = 0; j < nops; ++j) off[j] += i * st[j][d];
+    }
+  }
+};
+
+// dims[j] / core[j]: the dimensions of operand j and how many of them are unbatched; the
+// last entry is the result, whose lane dimensions give the lane counts.
+bool MakeLaneMap(const ffi::Span<const int64_t>* dims, const size_t* core, int nops, LaneMap& L) {
+  if (nops > LaneMap::kMaxOps) return false;
+  L.nops = nops;
+  const auto& od = dims[nops - 1];
+  if (od.size() < core[nops - 1]) return false;
+  L.k = od.size() - core[nops - 1];
+  if (L.k > 8) return false;
+  for (int j = 0; j < nops; ++j) {
+    if (dims[j].size() != core[j] + L.k) return false;
+  }
+  for (int j = 0; j < nops; ++j) {
+    int64_t base = 1;
+    for (size_t d = L.k; d < dims[j].size(); ++d) base *= dims[j][d];
+    for (size_t d = L.k; d-- > 0;) {
+      const int64_t size = dims[j][d];
+      if (size != 1 && size != od[d]) return false;
+      L.st[j][d] = size == 1 ? 0 : base;
+      base *= size;
+    }
+  }
+  L.count = 1;
+  for (size_t d = 0; d < L.k; ++d) {
+    L.n[d] = od[d];
+    L.count *= od[d];
+  }
+  return true;
+}
+
+// --------------------------------------------------------------------------- csr_gather
+// csr_gather:  out[b, i] = sum_{s in indptr[i]..indptr[i+1]} data[s] * v(b, indices[s]),
+//              v = (x != 0) if binary else x;  data of length 1 = one shared weight.
+// The all-synapse direction (CSR @ x, x @ CSC); sums run in ascending s.
+template <typename XT>
+void GatherRows(const XT* x, int64_t B, int64_t p, int64_t q, const float* data, bool shared,
+                const int32_t* ind, const int32_t* ptr, bool binary, float* out) {
+  for (int64_t b = 0; b < B; ++b) {
+    const XT* xb = x + b * q;
+    float* ob = out + b * p;
+    for (int64_t i = 0; i < p; ++i) {
+      const int32_t s0 = ptr[i], s1 = ptr[i + 1];
+      float acc = 0.0f;
+      if (binary) {
+        for (int32_t s = s0; s < s1; ++s) {
+          if (xb[ind[s]] != XT(0)) acc += shared ? data[0] : data[s];
+        }
+      } else if (shared) {
+        for (int32_t s = s0; s < s1; ++s) acc += static_cast<float>(xb[ind[s]]);
+        acc *= data[0];
+      } else {
+        for (int32_t s = s0; s < s1; ++s) acc += data[s] * static_cast<float>(xb[ind[s]]);
+      }
+      ob[i] = acc;
+    }
+  }
+}
+
+ffi::Error CsrGatherImpl(ffi::AnyBuffer x, ffi::Buffer<ffi::F32> data,
+                         ffi::Buffer<ffi::S32> indices, ffi::Buffer<ffi::S32> indptr,
+                         ffi::ResultBuffer<ffi::F32> out, int64_t binary) {
+  const ffi::Span<const int64_t> dims[] = {x.dimensions(), data.dimensions(), indices.dimensions(),
+                                           indptr.dimensions(), out->dimensions()};
+  const size_t core[] = {2, 1, 1, 1, 2};
+  LaneMap L;
+  if (!MakeLaneMap(dims, core, 5, L)) {
+    return ffi::Error::InvalidArgument(
+        "csr_gather: x (..., B, q), data/indices/indptr (..., n), out (..., B, p) with matching lanes");
+  }
+  const size_t k = L.k;
+  const int64_t B = dims[0][k], q = dims[0][k + 1], p = dims[4][k + 1];
+  const int64_t nd = dims[1][k], nse = dims[2][k];
+  if (dims[4][k] != B || dims[3][k] != p + 1 || (nd != 1 && nd != nse)) {
+    return ffi::Error::InvalidArgument("csr_gather: inconsistent shapes (out, indptr or data)");
+  }
+  const auto type = x.element_type();
+  if (type != ffi::DataType::PRED && type != ffi::DataType::F32) {
+    return ffi::Error::InvalidArgument("csr_gather: x must be bool or float32");
+  }
+  int64_t off[5];
+  for (int64_t l = 0; l < L.count; ++l) {
+    L.Offsets(l, off);
+    const float* w = data.typed_data() + off[1];
+    const int32_t* ind = indices.typed_data() + off[2];
+    const int32_t* ptr = indptr.typed_data() + off[3];
+    float* o = out->typed_data() + off[4];
+    if (type == ffi::DataType::PRED) {
+      GatherRows(x.typed_data<bool>() + off[0], B, p, q, w, nd == 1, ind, ptr, true, o);
+    } else {
+      GatherRows(x.typed_data<float>() + off[0], B, p, q, w, nd == 1, ind, ptr, binary != 0, o);
+    }
+  }
+  return ffi::Error::Success();
+}
+
+// --------------------------------------------------------------------------- JIT connectivity
+// The procedural draw of brainsim/event/_jitc_draw.py, operation for operation: row i, slot t
+// hashes (seed, i, t); a fixed-point -log2 of the uniform (integer table interpolation) times
+// the float32 gap scale gives a geometric gap; columns are the running sums of the gaps minus 1,
+// until one reaches q or L slots are drawn.  Integer arithmetic and single float32 roundings
+// only, so this draws exactly the matrix of the pure-JAX path.
+constexpr uint32_t kGolden = 0x9E3779B9u;
+constexpr uint32_t kSlot = 0x85EBCA6Bu;
+constexpr int kTableBits = 10, kFrac = 22, kRem = 23 - kTableBits;
+constexpr int64_t kTableSize = (1 << kTableBits) + 1;
+constexpr int64_t kGapCap = int64_t(1) << 30;
+constexpr int kChunk = 32;
+
+inline uint32_t Mix(uint32_t x) {
+  x ^= x >> 16;
+  x *= 0x7FEB352Du;
+  x ^= x >> 15;
+  x *= 0x846CA68Bu;
+  return x ^ (x >> 16);
+}
+
+inline uint32_t RowKey(uint32_t seed, uint32_t stream, uint32_t row) {
+  return Mix(Mix(seed ^ (kGolden * (stream + 1))) ^ row);
+}
+
+inline uint32_t SlotHash(uint32_t key, int64_t t) {
+  return Mix(Mix(key + static_cast<uint32_t>(t) * kSlot));
+}
+
+inline float SlotUniform(uint32_t key, int64_t t) {
+  const int32_t m = static_cast<int32_t>(SlotHash(key, t) >> 8) + 1;
+  return static_cast<float>(m) * (1.0f / 16777216.0f);
+}
+
+// gaps of slots t0 .. t0 + kChunk - 1 of the row with structure key `key`.  Vectorised (32-bit
+// multiplies, a table gather) where the CPU allows: cloned per ISA and picked at load time.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+__attribute__((target_clones("avx512f", "avx2", "default")))
+#endif
+void FillGaps(uint32_t key, int64_t t0, float scale, const int32_t* __restrict tab,
+              int32_t* __restrict g) {
+  for (int j = 0; j < kChunk; ++j) {
+    const int32_t m = static_cast<int32_t>(SlotHash(key, t0 + j) >> 8) + 1;  // [1, 2^24]
+    // float(m) is exact: its exponent is floor(log2 m), its mantissa bits the fraction
+    const float mf = static_cast<float>(m);
+    uint32_t bits;
+    std::memcpy(&bits, &mf, sizeof bits);
+    const int32_t e = static_cast<int32_t>(bits >> 23) - 127;
+    const int32_t frac = static_cast<int32_t>(bits & 0x7FFFFFu);
+    const int32_t idx = frac >> kRem, rem = frac & ((1 << kRem) - 1);
+    const int32_t lo = tab[idx], hi = tab[idx + 1];
+    const int32_t y = ((24 - e) << kFrac) - (lo + (((hi - lo) * rem) >> kRem));
+    // y * scale >= 0, so truncation is the floor; capping first keeps it exact and in range
+    float f = static_cast<float>(y) * scale;
+    f = f < static_cast<float>(kGapCap) ? f : static_cast<float>(kGapCap);
+    g[j] = static_cast<int32_t>(f) + 1;
+  }
+}
+
+struct JitcParams {
+  int64_t kind, q, L;
+  float scale;
+  const int32_t* tab;
+};
+
+// Targets of row `row` into cols/vals; returns their count (at most L).
+int64_t JitcRow(const JitcParams& P, uint32_t seed, const float* theta, uint32_t row,
+                int32_t* cols, float* vals) {
+  const uint32_t key = RowKey(seed, 0, row);
+  const int64_t cap = std::min<int64_t>(P.q + 1, kGapCap);
+  int64_t s = 0, c = 0;
+  int32_t g[kChunk];
+  for (int64_t t0 = 0; t0 < P.L; t0 += kChunk) {
+    FillGaps(key, t0, P.scale, P.tab, g);
+    const int64_t n = std::min<int64_t>(kChunk, P.L - t0);
+    for (int64_t j = 0; j < n; ++j) {
+      s += std::min<int64_t>(g[j], cap);
+      if (s > P.q) goto done;
+      cols[c++] = static_cast<int32_t>(s - 1);
+    }
+  }
+done:
+  if (P.kind == 0) {
+    for (int64_t j = 0; j < c; ++j) vals[j] = theta[0];
+  } else if (P.kind == 1) {
+    const uint32_t k1 = RowKey(seed, 1, row), k2 = RowKey(seed, 2, row);
+    for (int64_t j = 0; j < c; ++j) {
+      const float u1 = SlotUniform(k1, j), u2 = SlotUniform(k2, j);
+      const float z = std::sqrt(-2.0f * std::log(u1)) * std::cos(6.2831855f * u2);
+      vals[j] = theta[0] + theta[1] * z;
+    }
+  } else {
+    const uint32_t k1 = RowKey(seed, 1, row);
+    for (int64_t j = 0; j < c; ++j) {
+      const float v = 1.0f - SlotUniform(k1, j);
+      vals[j] = theta[0] + (theta[1] - theta[0]) * v;
+    }
+  }
+  return c;
+}
+
+// Whether x[0..15] are all silent (x == 0, -0.0 included; NaN counts as an event, as in jnp),
+// tested 16 at a time: the scan for the few active rows of a big population is most of the
+// call otherwise.
+inline bool Silent16(const float* x) {
+  uint32_t w[16];
+  std::memcpy(w, x, sizeof w);
+  uint32_t acc = 0;
+  for (int k = 0; k < 16; ++k) acc |= w[k] & 0x7FFFFFFFu;
+  return acc == 0;
+}
+
+inline bool Silent16(const bool* x) {
+  uint64_t w[2];
+  std::memcpy(w, x, sizeof w);
+  return (w[0] | w[1]) == 0;
+}
+
+// scatter: out[b, j] = sum_{i : x[b, i] != 0} v(b, i) A[i, j]  (x (B, p), out (B, q))
+// gather:  out[b, i] = sum_j A[i, j] v(b, j)                   (x (B, q), out (B, p))
+template <typename XT>
+void JitcLane(const JitcParams& P, bool gather, const XT* x, int64_t B, int64_t p, uint32_t seed,
+              const float* theta, bool binary, float* out, int32_t* cols, float* vals) {
+  const int64_t q = P.q;
+  if (!gather) std::memset(out, 0, sizeof(float) * static_cast<size_t>(B * q));
+  for (int64_t i = 0; i < p; ++i) {
+    if (!gather && B == 1 && (i & 15) == 0 && i + 16 <= p && Silent16(x + i)) {
+      i += 15;
+      continue;
+    }
+    if (!gather) {
+      bool any = false;
+      for (int64_t b = 0; b < B && !any; ++b) any = x[b * p + i] != XT(0);
+      if (!any) continue;
+    }
+    const int64_t c = JitcRow(P, seed, theta, static_cast<uint32_t>(i), cols, vals);
+    for (int64_t b = 0; b < B; ++b) {
+      if (gather) {
+        const XT* xb = x + b * q;
+        float acc = 0.0f;
+        if (binary) {
+          for (int64_t j = 0; j < c; ++j) acc += xb[cols[j]] != XT(0) ? vals[j] : 0.0f;
+        } else {
+          for (int64_t j = 0; j < c; ++j) acc += vals[j] * static_cast<float>(xb[cols[j]]);
+        }
+        out[b * p + i] = acc;
+      } else {
+        const XT xv = x[b * p + i];
+        if (xv == XT(0)) continue;
+        float* ob = out + b * q;
+        if (binary) {
+          for (int64_t j = 0; j < c; ++j) ob[cols[j]] += vals[j];
+        } else {
+          const float f = static_cast<float>(xv);
+          for (int64_t j = 0; j < c; ++j) ob[cols[j]] += f * vals[j];
+        }
+      }
+    }
+  }
+}
+
+ffi::Error JitcImpl(ffi::AnyBuffer x, ffi::Buffer<ffi::F32> theta, ffi::Buffer<ffi::U32> seed,
+                    ffi::Buffer<ffi::S32> table, ffi::ResultBuffer<ffi::F32> out, int64_t kind,
+                    int64_t q, int64_t L, float scale, int64_t binary, int64_t gather) {
+  const ffi::Span<const int64_t> dims[] = {x.dimensions(), theta.dimensions(), seed.dimensions(),
+                                           table.dimensions(), out->dimensions()};
+  const size_t core[] = {2, 1, 1, 1, 2};
+  LaneMap Lm;
+  if (!MakeLaneMap(dims, core, 5, Lm)) {
+    return ffi::Error::InvalidArgument(
+        "jitc: x (..., B, n), theta (..., 2), seed (..., 1), table (..., 1025), out (..., B, m) "
+        "with matching lanes");
+  }
+  const size_t k = Lm.k;
+  const int64_t B = dims[0][k];
+  // rows of A: p; x holds p (scatter) or q (gather) entries per batch row, out the other
+  const int64_t p = gather ? dims[4][k + 1] : dims[0][k + 1];
+  const int64_t xq = gather ? dims[0][k + 1] : dims[4][k + 1];
+  if (dims[4][k] != B || xq != q || dims[1][k] != 2 || dims[2][k] != 1 ||
+      dims[3][k] != kTableSize || kind < 0 || kind > 2 || L < 0 || q < 0 || q >= (int64_t(1) << 31) - 1) {
+    return ffi::Error::InvalidArgument("jitc: inconsistent shapes or attributes");
+  }
+  const auto type = x.element_type();
+  if (type != ffi::DataType::PRED && type != ffi::DataType::F32) {
+    return ffi::Error::InvalidArgument("jitc: x must be bool or float32");
+  }
+  std::vector<int32_t> cols(static_cast<size_t>(std::max<int64_t>(L, 1)));
+  std::vector<float> vals(cols.size());
+  int64_t off[5];
+  for (int64_t l = 0; l < Lm.count; ++l) {
+    Lm.Offsets(l, off);
+    const JitcParams P{kind, q, L, scale, table.typed_data() + off[3]};
+    const uint32_t sd = seed.typed_data()[off[2]];
+    const float* th = theta.typed_data() + off[1];
+    float* o = out->typed_data() + off[4];
+    if (type == ffi::DataType::PRED) {
+      JitcLane(P, gather != 0, x.typed_data<bool>() + off[0], B, p, sd, th, true, o, cols.data(),
+               vals.data());
+    } else {
+      JitcLane(P, gather != 0, x.typed_data<float>() + off[0], B, p, sd, th, binary != 0, o,
+               cols.data(), vals.data());
+    }
+  }
+  return ffi::Error::Success();
+}
+
 }  // namespace
 
 #define BRAINSIM_LATENCY_HANDLERS(SUFFIX, DT)                                                    \
@@ -269,6 +594,29 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrScatter, CsrScatterImpl,
                                   .Ret<ffi::Buffer<ffi::F32>>()  // out (B, q)
                                   .Attr<int64_t>("binary"));
 
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimCsrGather, CsrGatherImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()         // x (B, q)
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // data (1,) or (nse,)
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // indices (nse,)
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // indptr (p + 1,)
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // out (B, p)
+                                  .Attr<int64_t>("binary"));
+
+XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimJitc, JitcImpl,
+                              ffi::Ffi::Bind()
+                                  .Arg<ffi::AnyBuffer>()         // x (B, p) or (B, q)
+                                  .Arg<ffi::Buffer<ffi::F32>>()  // theta (2,)
+                                  .Arg<ffi::Buffer<ffi::U32>>()  // seed (1,)
+                                  .Arg<ffi::Buffer<ffi::S32>>()  // log2 table (1025,)
+                                  .Ret<ffi::Buffer<ffi::F32>>()  // out (B, q) or (B, p)
+                                  .Attr<int64_t>("kind")
+                                  .Attr<int64_t>("q")
+                                  .Attr<int64_t>("L")
+                                  .Attr<float>("scale")
+                                  .Attr<int64_t>("binary")
+                                  .Attr<int64_t>("gather"));
+
 // --------------------------------------------------------------------------- Python module
 static PyObject* Registrations(PyObject*, PyObject*) {
   const struct {
@@ -276,6 +624,8 @@ static PyObject* Registrations(PyObject*, PyObject*) {
     void* handler;
   } kTargets[] = {
       {"brainsim_csr_scatter", reinterpret_cast<void*>(&BrainsimCsrScatter)},
+      {"brainsim_csr_gather", reinterpret_cast<void*>(&BrainsimCsrGather)},
+      {"brainsim_jitc", reinterpret_cast<void*>(&BrainsimJitc)},
       {"brainsim_latency_scatter_f32", reinterpret_cast<void*>(&BrainsimLatencyScatterF32)},
       {"brainsim_latency_scatter_f64", reinterpret_cast<void*>(&BrainsimLatencyScatterF64)},
       {"brainsim_latency_gather_f32", reinterpret_cast<void*>(&BrainsimLatencyGatherF32)},
