@@ -81,3 +81,4 @@ def test_smoke_run_json_merged_equals_unmerged(tmp_path):
     assert res["merged_states"] == 4 * 6 < res["unmerged_states"]
     assert res["same_spikes"] is True and sum(res["spikes_per_area"]) > 0
     assert res["brainsim_compile_s"] > 0
+    assert res["brian2_compile_s"] is None and "skipped" in res["brian2_note"]

@@ -284,9 +284,10 @@ def main(argv=None):
         print(f"{names[a]:6s} {hier[a]:5.2f} {base[a]:8.2f} {peak[a]:8.2f} {lat[a]:10.1f}", file=log)
     print(f"Spearman(latency, hierarchy) over areas 2..{k}: {rho:.3f}; merged and unmerged "
           f"spikes identical: {same}", file=log)
-    b2, b2_note = (None, "Brian2 skipped (--no-brian2)") if args.no_brian2 or not cfg["brian2"] \
-        else None, None
-    if b2_note is None:
+    b2, b2_note = None, None
+    if args.no_brian2 or not cfg["brian2"]:
+        b2_note = "Brian2 skipped (--no-brian2, or the smoke preset)"
+    else:
         with tempfile.TemporaryDirectory() as tmp:
             b2, b2_note = brian2_compile(m["net"], cfg, tmp)
     if b2 is None:
