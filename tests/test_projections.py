@@ -106,6 +106,40 @@ def test_identical_synapses_share_one_state_and_match_merged_weights():
     assert not b.shares_synapse and a.syn is not b.syn
 
 
+def test_share_false_keeps_one_state_per_projection_with_the_merged_dynamics():
+    rng = np.random.default_rng(1)
+    Ws = [jnp.asarray(rng.random((4, 3)) * (rng.random((4, 3)) < 0.5), jnp.float32) * u.nS
+          for _ in range(3)]
+    times = [0.3, 0.5, 1.1, 2.0, 2.2] * u.ms
+
+    def build(share):
+        src = neurons.SpikeTimeGenerator(4, [0, 1, 2, 3, 0], times)
+        post = _post()
+        ps = [projections.AlignPostProj(w, synapses.Expon(3, 3. * u.ms), synapses.COBA(0. * u.mV),
+                                        post=post, pre=src, share=share) for w in Ws]
+        return brainsim.init_states(Net(src, post, ps)), ps
+
+    merged, pm = build(True)
+    alone, pa = build(False)
+    assert len([k for k in merged.states() if k.endswith(".g")]) == 1
+    assert len([k for k in alone.states() if k.endswith(".g")]) == 3
+    assert not any(p.shares_synapse for p in pa) and len({id(p.syn) for p in pa}) == 3
+    # an unshared synapse is not offered to later projections either
+    post = _post()
+    a = projections.AlignPostProj(Ws[0], synapses.Expon(3, 3. * u.ms), synapses.COBA(0. * u.mV),
+                                  post=post, share=False)
+    b = projections.AlignPostProj(Ws[1], synapses.Expon(3, 3. * u.ms), synapses.COBA(0. * u.mV),
+                                  post=post)
+    assert not b.shares_synapse and a.syn is not b.syn
+    vm = brainsim.for_loop(merged, length=50)
+    va = brainsim.for_loop(alone, length=50)
+    assert float(jnp.max(jnp.abs(vm.to_decimal(u.mV) + 60.))) > 1e-3   # the input arrived
+    np.testing.assert_allclose(va.to_decimal(u.mV), vm.to_decimal(u.mV), rtol=1e-6)
+    with pytest.raises(TypeError, match="share must be True or False"):
+        projections.AlignPostProj(Ws[0], synapses.Expon(3, 3. * u.ms), synapses.COBA(0. * u.mV),
+                                  post=post, share="no")
+
+
 @pytest.mark.parametrize("fmt", ["csr", "fixed_pre"])
 def test_sparse_comm_equals_dense(fmt):
     M = event.random_conn(20, 10, prob=0.3, seed=2, weight=np.float32(2.) * u.nS) if fmt == "csr" \

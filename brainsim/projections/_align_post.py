@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from ._base import Projection, check_input_unit, check_syn_size, comm_unit
 
 __all__ = ["AlignPostProj"]
@@ -45,6 +47,12 @@ class AlignPostProj(Projection):
     delay : Quantity (time), optional
         A homogeneous delay (ring buffer); must be a multiple of ``dt``. For
         per-synapse delays use ``comm=HeteroDelayCSR(conn, delays)``.
+    share : bool
+        ``True`` (default): reuse the synapse state of an earlier projection
+        onto ``post`` with an equal ``syn`` and ``out`` (synapse merging), and
+        offer this one to later projections. ``False``: keep a state of its own
+        and offer it to none (one state per projection; the same dynamics for
+        linear synapses, up to rounding, at more memory and work).
 
     Examples
     --------
@@ -62,7 +70,11 @@ class AlignPostProj(Projection):
     __module__ = "brainsim.projections"
 
     def __init__(self, comm: Any, syn: Any, out: Any, post: Any, pre: Any = None,
-                 delay: Any = None, name: str | None = None):
+                 delay: Any = None, name: str | None = None, *, share: bool = True):
+        if not isinstance(share, (bool, np.bool_)):
+            raise TypeError(f"AlignPostProj: share must be True or False, got {share!r} of type "
+                            f"{type(share).__name__}. How to fix: share=False for a synapse "
+                            "state of this projection's own.")
         if hasattr(post, "varshape"):   # else Projection says what post must be
             check_syn_size(type(self).__name__, syn, post.varshape, "post")
         super().__init__(comm, post, pre, delay, name)
@@ -72,11 +84,12 @@ class AlignPostProj(Projection):
             registry = {}
             object.__setattr__(post, "_bs_shared_synapses", registry)
         key = (syn.share_key(), out.share_key() if hasattr(out, "share_key") else id(out))
-        shared = key in registry
+        shared = bool(share) and key in registry
         if shared:
             syn = registry[key]
         else:
-            registry[key] = syn
+            if share:
+                registry[key] = syn
             syn.set_unit(comm_unit(comm, self._bs_n_pre))
         self.syn = syn
         object.__setattr__(self, "_bs_shared", shared)

@@ -1,0 +1,84 @@
+"""paper_experiments/multi_area: the 29-area model's projections, synapse merging, delays and
+rank correlation, and the script's --smoke run (slow: it compiles the model twice)."""
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import brainunit as u
+import numpy as np
+import pytest
+
+import brainsim
+from conftest import shared_data_dir
+
+HERE = Path(__file__).resolve().parents[1] / "paper_experiments" / "multi_area"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"multi_area_{name}", HERE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(HERE))
+    try:
+        spec.loader.exec_module(mod)
+    finally:
+        sys.path.remove(str(HERE))
+    return mod
+
+
+model = _load("ma_model")
+
+
+def test_merging_gives_one_state_per_population_and_receptor_and_delays_follow_distance():
+    data = model.load_data(shared_data_dir("macaque-29-areas"))
+    assert len(data["areas"]) == 29 and data["areas"][0] == "V1"
+    k = 5
+    brainsim.environ.set(dt=0.1 * u.ms)
+    fln = data["fln"][:k, :k]
+    n_inter = int(np.sum((fln > 0) & ~np.eye(k, dtype=bool)))
+    nets = {m: brainsim.init_states(model.MultiArea(data, 16, 4, merge=m, n_areas=k))
+            for m in (True, False)}
+    assert model.synapse_states(nets[True])["count"] == 4 * k
+    assert model.synapse_states(nets[False])["count"] == 4 * k + n_inter
+    net = nets[True]
+    assert len(net.inter) == n_inter
+    for (post, pre), d in net.delays_ms.items():
+        assert fln[post, pre] > 0
+        assert d == pytest.approx(max(0.1, round(data["dist"][post, pre] / 3.5 / 0.1) * 0.1))
+    # every inter-areal projection goes E(pre area) -> E(post area) with that delay
+    for p in net.inter:
+        a, b = net.E.index(p.post), net.E.index(p.pre)
+        assert float(p.delay.delay.to_decimal(u.ms)) == pytest.approx(net.delays_ms[(a, b)])
+        assert p.comm.shape == (16, 16)
+
+
+def test_rank_corr_matches_the_closed_form_without_ties_and_handles_ties():
+    rng = np.random.default_rng(0)
+    x, y = rng.permutation(12), rng.random(12)
+    ry = np.argsort(np.argsort(y))
+    d = x - ry
+    expected = 1 - 6 * np.sum(d ** 2) / (12 * (12 ** 2 - 1))
+    assert model.rank_corr(x, y) == pytest.approx(expected)
+    # ties get average ranks: [1, 1, 2] ranks (0.5, 0.5, 2) against (0, 1, 2)
+    r = np.array([0.5, 0.5, 2.]) - 1.
+    assert model.rank_corr([1, 1, 2], [0, 1, 2]) == pytest.approx(
+        float(r @ np.array([-1., 0., 1.]) / np.linalg.norm(r) / np.sqrt(2.)))
+
+
+@pytest.mark.slow
+def test_smoke_run_json_merged_equals_unmerged(tmp_path):
+    shared_data_dir("macaque-29-areas")
+    p = subprocess.run([sys.executable, str(HERE / "run.py"), "--smoke", "--json",
+                        "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-2000:]
+    res = json.loads(p.stdout.strip().splitlines()[-1])
+    for key in ("areas", "merged_states", "unmerged_states", "hierarchy_latency_spearman",
+                "latency_ms", "brainsim_compile_s", "brian2_compile_s"):
+        assert key in res
+    assert res["areas"] == 6 and len(res["latency_ms"]) == 6
+    assert res["merged_states"] == 4 * 6 < res["unmerged_states"]
+    assert res["same_spikes"] is True and sum(res["spikes_per_area"]) > 0
+    assert res["brainsim_compile_s"] > 0
+    assert res["brian2_compile_s"] is None and "skipped" in res["brian2_note"]
