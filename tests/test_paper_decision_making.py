@@ -9,6 +9,7 @@ from pathlib import Path
 import brainunit as u
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 import brainsim
 
@@ -85,3 +86,22 @@ def test_smoke_run_json_and_rising_psychometric_curve(tmp_path):
     assert p[0] <= 0.34 and p[2] >= 0.66 and p[2] - p[0] >= 0.5, p
     assert any(v is not None and 100 < v < 800 for v in res["mean_rt_ms"])
     assert Path(res["png"]).is_file()
+
+
+@pytest.mark.slow
+def test_lanes_sharded_over_two_host_devices_give_the_same_trials():
+    """--smoke with 2 trials (6 lanes) on 1 and on 2 forced host devices: with mesh= the
+    lanes draw the same random numbers, so the choices and RTs agree."""
+    import json
+    import os
+    import subprocess
+    out = []
+    for n_dev in (1, 2):
+        env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n_dev}")
+        proc = subprocess.run([sys.executable, str(HERE / "run.py"), "--smoke", "--trials", "2",
+                               "--json", "--out", str(Path(os.environ.get("TMPDIR", "/tmp")))],
+                              env=env, capture_output=True, text=True, timeout=600, check=True)
+        out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    assert [o["devices"] for o in out] == [1, 2]
+    for key in ("p_choose_a", "mean_rt_ms", "no_crossing"):
+        assert out[0][key] == out[1][key], key
