@@ -80,16 +80,16 @@ def test_smoke_run_json_and_rising_psychometric_curve(tmp_path):
     for key in ("coherence", "p_choose_a", "trials", "mean_rt_ms"):
         assert len(res[key]) == 3, key
     assert res["coherence"] == [-51.2, 0.0, 51.2]
-    assert res["trials"] == [6, 6, 6]
+    assert res["trials"] == [4, 4, 4]
     p = res["p_choose_a"]
-    # c = -51.2 % favours B, +51.2 % favours A (zero coherence is a coin flip over 6 trials)
+    # c = -51.2 % favours B, +51.2 % favours A (zero coherence is a coin flip over 4 trials)
     assert p[0] <= 0.34 and p[2] >= 0.66 and p[2] - p[0] >= 0.5, p
     assert any(v is not None and 100 < v < 800 for v in res["mean_rt_ms"])
     assert Path(res["png"]).is_file()
 
 
 @pytest.mark.slow
-def test_lanes_sharded_over_two_host_devices_give_the_same_trials():
+def test_lanes_sharded_over_two_host_devices_give_the_same_trials(tmp_path):
     """--smoke with 2 trials (6 lanes) on 1 and on 2 forced host devices: with mesh= the
     lanes draw the same random numbers, so the choices and RTs agree."""
     import json
@@ -99,7 +99,7 @@ def test_lanes_sharded_over_two_host_devices_give_the_same_trials():
     for n_dev in (1, 2):
         env = dict(os.environ, XLA_FLAGS=f"--xla_force_host_platform_device_count={n_dev}")
         proc = subprocess.run([sys.executable, str(HERE / "run.py"), "--smoke", "--trials", "2",
-                               "--json", "--out", str(Path(os.environ.get("TMPDIR", "/tmp")))],
+                               "--json", "--out", str(tmp_path)],
                               env=env, capture_output=True, text=True, timeout=600, check=True)
         out.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     assert [o["devices"] for o in out] == [1, 2]

@@ -50,9 +50,9 @@ from brainsim import sharding  # noqa: E402
 from dm_model import DecisionNet  # noqa: E402
 
 PRESETS = {
-    # the test's tiny run: 300 neurons, two strong coherences and zero
-    "smoke": dict(scale=0.15, coherences=(-51.2, 0., 51.2), trials=6, pre=100., stim=800.,
-                  delay=0., chunk=None),
+    # the test's tiny run: 300 neurons, two strong coherences and zero, dt = 0.2 ms
+    "smoke": dict(scale=0.15, coherences=(-51.2, 0., 51.2), trials=4, pre=100., stim=1000.,
+                  delay=0., chunk=None, dt=0.2),
     # a scaled-down network (500 neurons: 60 A, 60 B, 280 N, 100 I; weights x 4), no delay
     # period (the decision is read during the stimulus)
     "quick": dict(scale=0.25, coherences=(-25.6, -12.8, -6.4, 0., 6.4, 12.8, 25.6), trials=20,
@@ -79,7 +79,7 @@ def stimulus(coh, cfg, rng, dt):
     return np.asarray(out, np.float32)                        # (2, T)
 
 
-def make_runner(net, n_lanes, bin_steps, mesh):
+def make_runner(net, bin_steps, mesh):
     """A jitted function (mu_a, mu_b) of shape (lanes, T) -> spike counts (lanes, T/bin, 2)."""
 
     def trial(mu_a, mu_b):
@@ -166,7 +166,7 @@ def build_parser():
                    default=None, help="signed coherences in %%, comma-separated")
     p.add_argument("--chunk", type=int, default=None,
                    help="lanes per parallel call (default: all in one call)")
-    p.add_argument("--dt", type=float, default=0.1, help="time step (ms)")
+    p.add_argument("--dt", type=float, default=None, help="time step (ms), default 0.1")
     p.add_argument("--threshold", type=float, default=15., help="decision threshold (Hz)")
     p.add_argument("--budget-s", type=float, default=None,
                    help="start no new chunk after this many seconds")
@@ -184,7 +184,7 @@ def main(argv=None):
             cfg[k] = getattr(args, k)
     log = sys.stderr if args.json else sys.stdout
     t_start = time.perf_counter()
-    dt = args.dt
+    dt = args.dt or cfg.get("dt", 0.1)
     brainsim.environ.set(dt=dt * u.ms)
     brainsim.random.seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -202,7 +202,7 @@ def main(argv=None):
           f"on {n_dev} {jax.default_backend()} device(s); {cfg['pre']:g} + {cfg['stim']:g} + "
           f"{cfg['delay']:g} ms at dt = {dt} ms", file=log, flush=True)
     stim = np.stack([stimulus(c, cfg, rng, dt) for c in lane_coh])     # (lanes, 2, T)
-    run = make_runner(net, chunk, bin_steps, mesh)
+    run = make_runner(net, bin_steps, mesh)
     counts, done, sim_s, compile_s = [], 0, 0., None
     while done < n_lanes:
         if args.budget_s is not None and done and time.perf_counter() - t_start > args.budget_s:
