@@ -196,6 +196,10 @@ def errors() -> dict:
     except ValueError as e:
         out["conn"] = str(e)
     try:
+        sharding.ShardedJITC(event.JITCScalarR((1., 0.5, 0), shape=(8, 10)), sharding.make_mesh(4))
+    except ValueError as e:
+        out["jitc"] = str(e)
+    try:
         brainsim.vmap(lambda x: x, mesh=sharding.make_mesh(4))(jnp.arange(6.))
     except ValueError as e:
         out["vmap"] = str(e)
