@@ -15,6 +15,8 @@ network stored as CSR.
 ``--devices N`` splits the network over N devices (on a CPU it makes N host devices when fewer
 exist); ``--processes P`` launches P local processes that cooperate through jax.distributed,
 each with N / P devices. The spikes are the same, bit for bit, on any number of devices.
+With ``--conn jitc`` every device regenerates the whole JIT matrix and keeps its own columns
+(the draw is repeated, not divided; memory stays O(N)).
 ``--json`` prints one line with n_neurons, rate_hz, spike_count and raster_sha256 (and the
 devices and processes used) instead of a raster.
 """
