@@ -15,6 +15,8 @@ network stored as CSR.
 ``--devices N`` splits the network over N devices (on a CPU it makes N host devices when fewer
 exist); ``--processes P`` launches P local processes that cooperate through jax.distributed,
 each with N / P devices. The spikes are the same, bit for bit, on any number of devices.
+With ``--conn jitc`` every device regenerates the whole JIT matrix and keeps its own columns
+(the draw is repeated, not divided; memory stays O(N)).
 ``--json`` prints one line with n_neurons, rate_hz, spike_count and raster_sha256 (and the
 devices and processes used) instead of a raster.
 """
@@ -74,7 +76,8 @@ class EINet(brainsim.DynamicsModule):
     """The COBA network: one LIF population whose first 80 % are excitatory.
 
     With ``mesh`` the connectivity is split by postsynaptic neuron over the mesh
-    (``brainsim.sharding.ShardedCSR``); each projection then reads the whole spike vector.
+    (``brainsim.sharding.ShardedCSR``, or ``ShardedJITC`` for ``conn='jitc'``, which repeats
+    the JIT draw on every device); each projection then reads the whole spike vector.
     """
 
     def __init__(self, scale: float = 1.0, seed: int = 0, mesh=None, conn: str = "csr"):
@@ -92,9 +95,11 @@ class EINet(brainsim.DynamicsModule):
             exc = lambda s: event.BinaryArray(s[:ne]) @ W_exc          # noqa: E731
             inh = lambda s: event.BinaryArray(s[ne:]) @ W_inh          # noqa: E731
         elif conn == "jitc":
-            raise ValueError("EINet: --conn jitc cannot be split over devices yet (only stored "
-                             "CSR connectivity is sharded); use --conn csr80 for the same "
-                             "network stored as CSR.")
+            from brainsim.sharding import ShardedJITC
+            Se = ShardedJITC(W_exc, mesh, offset=0, n_pre=n)
+            Si = ShardedJITC(W_inh, mesh, offset=ne, n_pre=n)
+            exc = lambda s: event.BinaryArray(s) @ Se                  # noqa: E731
+            inh = lambda s: event.BinaryArray(s) @ Si                  # noqa: E731
         else:
             from brainsim.sharding import ShardedCSR
             Se = ShardedCSR(_whole_rows(W_exc, 0, n), mesh)

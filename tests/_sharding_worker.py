@@ -107,19 +107,26 @@ def poisson_run(D: int | None) -> dict:
     return out
 
 
-def coba(D: int | None, ms: float = 60.) -> dict:
-    _, spikes = ei_coba_lif.simulate(0.1, ms * u.ms, 0, progress=False, devices=D or 1)
+def coba(D: int | None, ms: float = 60., conn: str = "csr") -> dict:
+    _, spikes = ei_coba_lif.simulate(0.1, ms * u.ms, 0, progress=False, devices=D or 1,
+                                     conn=conn)
     return {"raster": ei_coba_lif.raster_sha256(spikes), "count": int(spikes.count)}
 
 
-def coba_hlo() -> dict:
+def coba_hlo(conn: str = "csr") -> dict:
     brainsim.environ.set(dt=0.1 * u.ms)
     mesh = sharding.make_mesh(4)
-    net = brainsim.init_states(ei_coba_lif.EINet(0.1, 0, mesh))
+    net = brainsim.init_states(ei_coba_lif.EINet(0.1, 0, mesh, conn))
     sharding.shard_model(net, mesh)
     r = Runner(net, monitors={"s": SpikeMonitor(net.neu)}, progress=False)
     r.run(1. * u.ms)
-    return collectives(hlo_of_run(r, 10))
+    hlo = hlo_of_run(r, 10)
+    out = collectives(hlo)
+    if conn == "jitc":
+        # the compiled JITC kernel runs inside the shard_map body: on the gathered spikes
+        out["kernel_shapes"] = sorted(re.findall(
+            r"f32\[([0-9,]+)\][^\n]*custom_call_target=\"brainsim_jitc\"", hlo))
+    return out
 
 
 def checkpoint_4_to_2() -> dict:
@@ -189,6 +196,10 @@ def errors() -> dict:
     except ValueError as e:
         out["conn"] = str(e)
     try:
+        sharding.ShardedJITC(event.JITCScalarR((1., 0.5, 0), shape=(8, 10)), sharding.make_mesh(4))
+    except ValueError as e:
+        out["jitc"] = str(e)
+    try:
         brainsim.vmap(lambda x: x, mesh=sharding.make_mesh(4))(jnp.arange(6.))
     except ValueError as e:
         out["vmap"] = str(e)
@@ -200,6 +211,8 @@ def main():
     res["poisson"] = {str(D): poisson_run(D) for D in (None, 2, 4)}
     res["coba"] = {str(D): coba(D) for D in (None, 2, 4)}
     res["coba_collectives"] = coba_hlo()
+    res["coba_jitc"] = {str(D): coba(D, 40., "jitc") for D in (None, 2, 4)}
+    res["coba_jitc_collectives"] = coba_hlo("jitc")
     res["checkpoint"] = checkpoint_4_to_2()
     res["vmap"] = vmap_trials()
     res["errors"] = errors()

@@ -73,6 +73,24 @@ def test_coba_projections_share_one_all_gather(worker):
     assert c["all-gather"] == 1 and sum(c.values()) == 1
 
 
+@pytest.mark.parametrize("D", ["2", "4"])
+def test_coba_jitc_example_bit_identical(worker, D):
+    ref = worker["coba_jitc"]["None"]
+    assert ref["count"] > 100
+    assert worker["coba_jitc"][D] == ref
+
+
+def test_coba_jitc_one_all_gather_and_kernel_per_shard(worker):
+    # E and I JITC projections gather the same spike vector once; nothing else is exchanged
+    # (the draw is repeated per device, not combined by a reduction)
+    c = dict(worker["coba_jitc_collectives"])
+    shapes = c.pop("kernel_shapes")
+    assert c == {"all-gather": 1, "all-reduce": 0, "collective-permute": 0, "all-to-all": 0,
+                 "reduce-scatter": 0}
+    # one compiled JITC kernel per projection, in the shard_map body, on the whole network
+    assert shapes == ["1,400", "1,400"]
+
+
 def test_checkpoint_saved_on_4_restores_on_2(worker):
     ck = worker["checkpoint"]
     assert ck["restored_devices"] == 2
@@ -91,6 +109,8 @@ def test_errors_name_population_and_mesh(worker):
     assert "population 'LIF' has 10 neurons" in e["shard_model"]
     assert "mesh of 4 devices does not divide" in e["shard_model"] and e["unchanged"]
     assert "postsynaptic population has 10 neurons" in e["conn"]
+    assert "ShardedJITC: the postsynaptic population has 10 neurons" in e["jitc"]
+    assert "mesh of 4 devices does not divide" in e["jitc"]
     assert "batch of 6 lanes does not split over a mesh of 4 devices" in e["vmap"]
 
 
@@ -122,6 +142,35 @@ def test_sharded_csr_refuses_other_operands():
         event.BinaryArray(np.ones(3, bool)) @ M
     with pytest.raises(TypeError, match="csr must be a brainsim.event.CSR"):
         sharding.ShardedCSR(np.eye(4), sharding.make_mesh(1))
+
+
+@pytest.mark.parametrize("cls", ["JITCScalarR", "JITCNormalR", "JITCUniformC"])
+def test_sharded_jitc_on_one_device_equals_jitc_and_dense(cls):
+    import brainunit as u
+    args = (0.5 * u.nS, 0.3, 4) if cls == "JITCScalarR" else (0.2 * u.nS, 0.6 * u.nS, 0.3, 4)
+    W = getattr(event, cls)(args, shape=(24, 16))
+    s = np.random.default_rng(2).random(40) < 0.4
+    Ws = sharding.ShardedJITC(W, sharding.make_mesh(1), offset=10, n_pre=40)
+    got = event.BinaryArray(s) @ Ws
+    want = event.BinaryArray(s[10:34]) @ W
+    assert got.unit == u.nS
+    np.testing.assert_array_equal(np.asarray(got.mantissa), np.asarray(want.mantissa))
+    dense = s[10:34].astype(np.float32) @ np.asarray(W.todense().to_decimal(u.nS))
+    np.testing.assert_allclose(np.asarray(got.mantissa), dense, rtol=1e-5, atol=1e-6)
+
+
+def test_sharded_jitc_refuses_bad_input():
+    W = event.JITCScalarR((1.0, 0.5, 0), shape=(8, 6))
+    mesh = sharding.make_mesh(1)
+    with pytest.raises(TypeError, match="jitc must be a brainsim.event JIT matrix"):
+        sharding.ShardedJITC(event.CSR.from_dense(np.eye(4, dtype=np.float32)), mesh)
+    with pytest.raises(ValueError, match=r"offset=4 .* do not fit .* n_pre=10"):
+        sharding.ShardedJITC(W, mesh, offset=4, n_pre=10)
+    M = sharding.ShardedJITC(W, mesh)
+    with pytest.raises(TypeError, match="only BinaryArray"):
+        M.__rmatmul__(np.ones(8, np.float32))
+    with pytest.raises(ValueError, match=r"spikes must have shape \(8,\)"):
+        event.BinaryArray(np.ones(3, bool)) @ M
 
 
 def test_vmap_mesh_wants_out_axes_zero():
