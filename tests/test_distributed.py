@@ -109,3 +109,37 @@ def test_launcher_reports_a_failed_process(tmp_path):
     script = tmp_path / "fail.py"
     script.write_text("import sys\nsys.exit(3 if '1' in sys.argv[-3:] else 0)\n")
     assert sharding.launch_local(str(script), [], 2, timeout=120) == 3
+
+
+SWEEP = HERE / "_vmap_sweep_worker.py"
+
+
+@pytest.mark.slow
+def test_vmap_sweep_over_two_processes_equals_one_device_and_does_not_recompile(
+        tmp_path, monkeypatch):
+    # 8 parameter values of a LIF population with Poisson input, on 2 processes x 2 devices
+    # (2 lanes each), against the same sweep in one process on one device without mesh
+    ref_file, got_file = tmp_path / "ref.json", tmp_path / "got.json"
+    out = subprocess.run([sys.executable, str(SWEEP), "--out", str(ref_file)], env=_env(),
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    for k, v in _env().items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    rc = sharding.launch_local(str(SWEEP), ["--out", str(got_file), "--timeout", "60"], 2,
+                               timeout=300, devices_per_process=2)
+    assert rc == 0
+    ref, got = json.loads(ref_file.read_text()), json.loads(got_file.read_text())
+    assert (ref["devices"], ref["processes"]) == (1, 1)
+    assert (got["devices"], got["processes"], got["local_devices"]) == (4, 2, 2)
+    counts = [sum(map(sum, lane)) for lane in ref["second"]["spikes"]]
+    assert len(counts) == 8 and len(set(counts)) > 3        # the lanes differ and spike
+    for call in ("first", "again", "second"):
+        assert got[call]["spikes"] == ref[call]["spikes"], call     # bit for bit
+        assert got[call]["V"] == ref[call]["V"], call               # floats as JSON: exact
+        assert got[call]["spec"] == "P('neurons',)"                 # the batch axis is split
+    # the second call places the states on the mesh (one more trace, as in one process);
+    # after that, new parameter values reuse the compiled sweep
+    assert got["first"]["compiled"] >= 1                # the compile counter sees compiles
+    for r in (got, ref):
+        assert r["second"]["traced"] == 0 and r["second"]["compiled"] == 0
