@@ -1,7 +1,6 @@
 """paper_experiments/decision_making: the Poisson sampler, the group-sum recurrent input
 against a dense all-to-all weight matrix, and the script's tiny --smoke run."""
 
-import importlib.util
 import math
 import sys
 from pathlib import Path
@@ -12,22 +11,14 @@ import numpy as np
 import pytest
 
 import brainsim
+from _paper_run import load_module
 
 HERE = Path(__file__).resolve().parents[1] / "paper_experiments" / "decision_making"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"dm_{name}", HERE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(HERE))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(HERE))
-    return mod
 
 
-model = _load("dm_model")
+model = load_module("decision_making", "dm_model")
 
 
 def test_poisson_counts_match_the_pmf():
@@ -75,7 +66,7 @@ def test_recurrent_conductances_equal_a_dense_all_to_all_product():
 
 
 def test_smoke_run_json_and_rising_psychometric_curve(tmp_path):
-    run = _load("run")
+    run = load_module("decision_making", "run")
     res = run.main(["--smoke", "--json", "--out", str(tmp_path)])
     for key in ("coherence", "p_choose_a", "trials", "mean_rt_ms"):
         assert len(res[key]) == 3, key

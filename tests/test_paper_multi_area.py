@@ -1,7 +1,6 @@
 """paper_experiments/multi_area: the 29-area model's projections, synapse merging, delays and
 rank correlation, and the script's --smoke run (slow: it compiles the model twice)."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,23 +11,15 @@ import numpy as np
 import pytest
 
 import brainsim
+from _paper_run import load_module
 from conftest import shared_data_dir
 
 HERE = Path(__file__).resolve().parents[1] / "paper_experiments" / "multi_area"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"multi_area_{name}", HERE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(HERE))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(HERE))
-    return mod
 
 
-model = _load("ma_model")
+model = load_module("multi_area", "ma_model")
 
 
 def test_merging_gives_one_state_per_population_and_receptor_and_delays_follow_distance():

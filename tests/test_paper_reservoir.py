@@ -2,7 +2,6 @@
 and the script's --smoke (default suite) and --quick (slow) runs."""
 
 import gzip
-import importlib.util
 import json
 import struct
 import subprocess
@@ -14,23 +13,15 @@ import numpy as np
 import pytest
 
 import brainsim
+from _paper_run import load_module
 from conftest import shared_data_dir
 
 HERE = Path(__file__).resolve().parents[1] / "paper_experiments" / "reservoir"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"reservoir_{name}", HERE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(HERE))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(HERE))
-    return mod
 
 
-model = _load("reservoir_model")
+model = load_module("reservoir", "reservoir_model")
 
 
 def _dense(M):
@@ -88,7 +79,7 @@ def _write_idx(folder, split, images, labels):
 
 
 def test_load_data_uses_the_test_split_when_present(tmp_path):
-    run = _load("run")
+    run = load_module("reservoir", "run")
     rng = np.random.default_rng(0)
     tr = rng.integers(0, 256, (12, 28, 28), dtype=np.uint8)
     te = rng.integers(0, 256, (5, 28, 28), dtype=np.uint8)
@@ -101,7 +92,7 @@ def test_load_data_uses_the_test_split_when_present(tmp_path):
 
 
 def test_load_data_splits_the_fashion_mnist_head():
-    run = _load("run")
+    run = load_module("reservoir", "run")
     root = shared_data_dir("fashion-mnist-head")
     x_tr, y_tr, x_te, y_te, note = run.load_data(root, 3000, 615)
     assert x_tr.shape == (3000, 28, 28) and x_te.shape == (615, 28, 28)

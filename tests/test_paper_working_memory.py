@@ -1,7 +1,6 @@
 """paper_experiments/working_memory: the networks' Dale's-law signs, the adaptation memory of
 the spiking network, and the script's --smoke and --quick runs (both slow)."""
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -13,22 +12,14 @@ import numpy as np
 import pytest
 
 import brainsim
+from _paper_run import load_module
 
 HERE = Path(__file__).resolve().parents[1] / "paper_experiments" / "working_memory"
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"wm_{name}", HERE / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(HERE))
-    try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.path.remove(str(HERE))
-    return mod
 
 
-model = _load("wm_model")
+model = load_module("working_memory", "wm_model")
 
 
 @pytest.mark.parametrize("make", [lambda: model.SpikingWM(24), lambda: model.RateWM(24)],
