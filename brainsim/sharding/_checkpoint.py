@@ -87,14 +87,37 @@ def _states(model: Module) -> dict:
     return out
 
 
-def _saved_names(ckpt: Any, where: str) -> set:
+def _saved_meta(ckpt: Any, where: str) -> dict:
     try:
         meta = ckpt.metadata(where)
-        meta = getattr(meta, "item_metadata", meta)
-        return set(meta.keys())
+        return dict(getattr(meta, "item_metadata", meta))
     except Exception as err:   # orbax raises several types for a directory it cannot read
         raise ValueError(f"restore_sharded: {where} is not an orbax checkpoint of "
                          f"save_sharded ({type(err).__name__}: {err}).") from None
+
+
+def _check_against(meta: dict, target: dict, where: str) -> None:
+    """Refuse a checkpoint whose states, shapes or dtypes differ from the model's, before
+    orbax reads anything (a read that fails midway leaves its async tasks behind)."""
+    missing = sorted(set(target) - set(meta))
+    if missing:
+        raise ValueError(f"restore_sharded: the checkpoint at {where} has no state "
+                         f"{missing[0]!r} of the model; build the model as the one saved.")
+    for key, want in target.items():
+        have = meta[key]
+        want_l = want if isinstance(want, list) else [want]
+        have_l = have if isinstance(have, list) else [have]
+        if len(have_l) != len(want_l):
+            raise ValueError(f"restore_sharded: the checkpoint at {where} does not match the "
+                             f"model: state {key!r} has {len(have_l)} leaves saved, the model "
+                             f"{len(want_l)}.")
+        for h, w in zip(have_l, want_l):
+            shape, dtype = tuple(getattr(h, "shape", ())), getattr(h, "dtype", None)
+            if shape != tuple(w.shape) or (dtype is not None and np.dtype(dtype) != w.dtype):
+                raise ValueError(f"restore_sharded: the checkpoint at {where} does not match "
+                                 f"the model: state {key!r} was saved as {shape} {dtype}, the "
+                                 f"model has {tuple(w.shape)} {w.dtype}; build the model as "
+                                 "the one saved.")
 
 
 def restore_sharded(path: str | os.PathLike, model: Module, mesh: Mesh,
@@ -142,10 +165,7 @@ def restore_sharded(path: str | os.PathLike, model: Module, mesh: Mesh,
     target[_CLOCK] = jax.ShapeDtypeStruct((), np.float64, sharding=NamedSharding(mesh, P()))
     ckpt = ocp.StandardCheckpointer()
     try:
-        missing = sorted(set(target) - _saved_names(ckpt, where))
-        if missing:
-            raise ValueError(f"restore_sharded: the checkpoint at {where} has no state "
-                             f"{missing[0]!r} of the model; build the model as the one saved.")
+        _check_against(_saved_meta(ckpt, where), target, where)
         got = ckpt.restore(where, target)
     except ValueError as err:
         if str(err).startswith("restore_sharded"):
