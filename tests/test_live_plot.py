@@ -6,7 +6,7 @@ from PIL import Image
 
 import brainsim
 from brainsim import neurons, plot, runner
-from brainsim.plot import _live
+from brainsim.plot import _live, _live_proc, _live_render
 
 
 class _Net(brainsim.DynamicsModule):
@@ -40,9 +40,54 @@ def test_one_frame_per_refresh_in_the_gif(tmp_path, duration, refresh, frames):
     path = tmp_path / "run.gif"
     live = plot.LivePlot(refresh=refresh, path=path)
     _run(duration, live)
+    live.wait()
     assert live.frames == frames and live.path == str(path)
     with Image.open(path) as im:
         assert im.n_frames == frames
+
+
+def _frames(path):
+    with Image.open(path) as im:
+        out = []
+        for k in range(im.n_frames):
+            im.seek(k)
+            out.append(np.asarray(im.convert("RGB")))
+    return out
+
+
+def test_the_render_process_draws_the_same_frames_as_drawing_in_process(tmp_path):
+    a, b = tmp_path / "proc.gif", tmp_path / "here.gif"
+    live = plot.LivePlot(refresh=4. * u.ms, path=a)
+    _run(20. * u.ms, live)
+    here = plot.LivePlot(refresh=4. * u.ms, path=b, process=False)
+    _run(20. * u.ms, here)
+    live.wait()
+    fa, fb = _frames(a), _frames(b)
+    assert len(fa) == len(fb) == 5
+    for x, y in zip(fa, fb):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(fa[0], fa[-1])       # the frames do change as the run goes on
+    # the process is reused by the next run of the same LivePlot, and rewrites its file
+    _run(8. * u.ms, live)
+    live.wait()
+    assert len(_frames(a)) == 2
+
+
+def test_messages_to_the_render_process_round_trip_without_pickle():
+    arrays = [np.arange(5, dtype=np.float64), np.zeros((0,), np.int32),
+              np.arange(6, dtype=np.float32).reshape(3, 2)]
+    kind, meta, got = _live_proc.decode(_live_proc.encode("frame", {"names": ["a"]}, arrays))
+    assert kind == "frame" and meta == {"names": ["a"]}
+    for x, y in zip(arrays, got):
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_array_equal(x, y)
+
+
+def test_a_failure_in_the_render_process_is_raised_by_wait(tmp_path):
+    live = plot.LivePlot(refresh=5. * u.ms, path=tmp_path / "missing" / "dir" / "a.gif")
+    _run(10. * u.ms, live)
+    with pytest.raises(RuntimeError, match="drawing failed in the render process"):
+        live.wait()
 
 
 def test_records_are_the_same_with_and_without_live_plotting(tmp_path):
@@ -60,7 +105,8 @@ def test_records_are_the_same_with_and_without_live_plotting(tmp_path):
 
 
 def test_the_raster_holds_every_spike_and_the_traces_every_sample(tmp_path):
-    live = plot.LivePlot(refresh=4. * u.ms, path=tmp_path / "r.gif", monitors=["spk", "V"])
+    live = plot.LivePlot(refresh=4. * u.ms, path=tmp_path / "r.gif", monitors=["spk", "V"],
+                         process=False)
     res = _run(20. * u.ms, live)
     t, i = live._panels["spk"].whole[0].get_data()
     np.testing.assert_array_equal(i, res["spk"].i)
@@ -78,7 +124,7 @@ def test_a_window_is_updated_when_a_gui_backend_is_in_use(monkeypatch):
     import matplotlib.pyplot as plt
     monkeypatch.setattr(_live, "_interactive", lambda: True)
     monkeypatch.setattr(plt, "show", lambda **kw: None)
-    live = plot.LivePlot(refresh=5. * u.ms)
+    live = plot.LivePlot(refresh=5. * u.ms, process=False)
     _run(10. * u.ms, live)
     assert live.frames == 2 and live.path is None
     plt.close("all")
@@ -88,6 +134,7 @@ def test_headless_without_a_path_writes_a_gif_in_the_working_folder(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     live = plot.LivePlot(refresh=5. * u.ms)
     _run(10. * u.ms, live)
+    live.wait()
     assert live.path == "brainsim_live.gif" and (tmp_path / "brainsim_live.gif").exists()
 
 
@@ -96,6 +143,7 @@ def test_headless_without_a_path_writes_a_gif_in_the_working_folder(tmp_path, mo
     (dict(path="out.png"), "must end in .gif"),
     (dict(path=3), "path must be a file name"),
     (dict(max_traces=0), "max_traces must be a positive int"),
+    (dict(process="yes"), "process must be True or False"),
 ])
 def test_bad_arguments_are_refused(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):
@@ -117,6 +165,6 @@ def test_refresh_must_be_whole_steps_and_monitors_must_exist(tmp_path):
 
 
 def test_mp4_without_ffmpeg_names_the_fix(tmp_path, monkeypatch):
-    monkeypatch.setattr(_live.animation.writers, "is_available", lambda name: False)
+    monkeypatch.setattr(_live_render.animation.writers, "is_available", lambda name: False)
     with pytest.raises(ValueError, match="needs ffmpeg on the PATH"):
         _run(5. * u.ms, plot.LivePlot(path=tmp_path / "a.mp4"))

@@ -272,7 +272,9 @@ class Runner:
         fn, bar = self._compiled[key]
         if bar:
             bar.start = i0    # the bar counts from the loop index of the first step
-        return fn(jnp.asarray(i0, jnp.int32), xs)
+        # a NumPy scalar, not jnp.asarray: no dispatch of its own (a chunked run calls this
+        # once per chunk)
+        return fn(np.int32(i0), xs)
 
     # -- a run ----------------------------------------------------------------------
     def run(self, duration: Any) -> RunResult:
