@@ -5,6 +5,7 @@ with p = 0.02, exponential conductances, 1 s of activity. Prints the mean rates 
 
     python examples/ei_coba_lif.py [--scale 1] [--duration 1000] [--seed 0] [--out raster.png]
                                    [--conn csr|jitc|csr80] [--devices N] [--processes P] [--json]
+                                   [--live [FILE.gif|FILE.mp4]] [--refresh 10]
 
 ``--conn jitc`` uses just-in-time connectivity with 80 connections per neuron on average
 (p = 80 / N) and the unscaled weights of the 4,000-neuron network, as in the scaling experiment
@@ -19,6 +20,8 @@ With ``--conn jitc`` every device regenerates the whole JIT matrix and keeps its
 (the draw is repeated, not divided; memory stays O(N)).
 ``--json`` prints one line with n_neurons, rate_hz, spike_count and raster_sha256 (and the
 devices and processes used) instead of a raster.
+``--live`` shows the raster while the network runs (``brainsim.plot.LivePlot``, a frame every
+``--refresh`` ms): in a window with a display, otherwise (or with a file name) as a GIF/MP4.
 """
 from __future__ import annotations
 
@@ -144,8 +147,9 @@ def connectivity(conn: str, n_exc: int, n_inh: int, scale: float, seed: int):
 
 
 def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress: bool = True,
-             devices: int = 1, conn: str = "csr"):
-    """Build and run the network, split over ``devices`` devices if > 1.
+             devices: int = 1, conn: str = "csr", live=None):
+    """Build and run the network, split over ``devices`` devices if > 1; ``live``: a
+    ``brainsim.plot.LivePlot`` that draws the raster while it runs.
 
     Returns ``(net, spike record)``.
     """
@@ -159,7 +163,8 @@ def simulate(scale: float = 1.0, duration=1000. * u.ms, seed: int = 0, progress:
     if mesh is not None:
         sharding.shard_model(net, mesh)
         progress = False
-    res = Runner(net, monitors={"spikes": SpikeMonitor(net.neu)}, progress=progress).run(duration)
+    res = Runner(net, monitors={"spikes": SpikeMonitor(net.neu)}, progress=progress,
+                 live=live).run(duration)
     return net, res["spikes"]
 
 
@@ -210,6 +215,9 @@ def main(argv=None):
     p.add_argument("--duration", type=float, default=1000., help="ms")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default="raster.png")
+    p.add_argument("--live", nargs="?", const="", default=None, metavar="FILE",
+                   help="draw the raster while it runs: a window, or FILE (.gif or .mp4)")
+    p.add_argument("--refresh", type=float, default=10., help="ms between live frames")
     add_conn_flags(p)
     _scale_out_args(p)
     a = p.parse_args(argv)
@@ -218,8 +226,19 @@ def main(argv=None):
     if a.process_id is not None:
         _join_processes(a)
     leader = a.process_id in (None, 0)
+    live = None
+    if a.live is not None:
+        if a.devices > 1 or a.processes > 1:
+            raise SystemExit("--live draws one process's network; use it without --devices "
+                             "and --processes.")
+        from brainsim import plot
+        live = plot.LivePlot(refresh=a.refresh * u.ms, path=a.live or None)
     net, spikes = simulate(a.scale, a.duration * u.ms, a.seed, progress=not a.json and leader,
-                           devices=a.devices, conn=a.conn)
+                           devices=a.devices, conn=a.conn, live=live)
+    if live is not None:
+        live.wait()
+        if live.path and not a.json:
+            print(f"live frames written to {live.path}")
     if a.json:
         if leader:
             print(json_summary(spikes, a.devices, a.processes))

@@ -33,6 +33,18 @@ def test_example_main_writes_raster(tmp_path, capsys):
     assert "E rate" in capsys.readouterr().out
 
 
+def test_example_live_flag_writes_one_frame_per_refresh_and_keeps_the_raster(tmp_path, capsys):
+    from PIL import Image
+    ex = _load("ei_coba_lif")
+    gif = tmp_path / "live.gif"
+    args = ["--scale", "0.25", "--duration", "30", "--json"]
+    plain = ex.main(args)
+    live = ex.main(args + ["--live", str(gif), "--refresh", "10"])
+    with Image.open(gif) as im:
+        assert im.n_frames == 3
+    assert ex.raster_sha256(live) == ex.raster_sha256(plain) and plain.count > 0
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_coba_lif_rate_band(seed):
     """Brette et al. 2007 COBA at s = 1: mean rate after 500 ms in 19-25 Hz, E and I close."""
