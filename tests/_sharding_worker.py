@@ -129,6 +129,58 @@ def coba_hlo(conn: str = "csr") -> dict:
     return out
 
 
+class HeteroDelayNet(brainsim.DynamicsModule):
+    """Poisson input -> LIF and LIF -> LIF, every synapse with its own delay (0 to 2 ms)."""
+
+    def __init__(self, mesh=None):
+        super().__init__(N)
+        self.inp = neurons.PoissonSpike(N_IN, 40. * u.Hz)
+        self.neu = neurons.LIF(N, tau=10. * u.ms, V_rest=-65. * u.mV, V_th=-50. * u.mV,
+                               V_reset=-65. * u.mV, R=1. * u.Gohm,
+                               V_initializer=init.Normal(-60. * u.mV, 3. * u.mV))
+        rng = np.random.default_rng(2)
+        W_in = event.CSR.from_dense((rng.random((N_IN, N)) < 0.2) *
+                                    rng.uniform(1., 3., (N_IN, N)).astype(np.float32) * u.nS)
+        W_rec = event.random_conn(N, N, prob=0.1, seed=4, weight=1. * u.nS)
+        comms = []
+        for W in (W_in, W_rec):
+            d = rng.integers(0, 21, W.indices.shape[0]) * 0.1 * u.ms
+            comms.append(projections.HeteroDelayCSR(W, d) if mesh is None else
+                         sharding.ShardedHeteroDelayCSR(W, d, mesh))
+        self.p_in = projections.AlignPostProj(
+            comms[0], synapses.Expon(N, 5. * u.ms), synapses.COBA(E=0. * u.mV),
+            post=self.neu, pre=self.inp)
+        self.p_rec = projections.AlignPostProj(
+            comms[1], synapses.Expon(N, 10. * u.ms), synapses.COBA(E=-80. * u.mV),
+            post=self.neu, pre=self.neu)
+
+    def update(self):
+        self.inp()
+        self.p_in()
+        self.p_rec()
+        return self.neu(0. * u.nA)
+
+
+def hetero_delay_run(D: int | None) -> dict:
+    brainsim.environ.set(dt=0.1 * u.ms)
+    brainsim.random.seed(11)
+    mesh = None if D is None else sharding.make_mesh(D)
+    net = brainsim.init_states(HeteroDelayNet(mesh))
+    if mesh is not None:
+        sharding.shard_model(net, mesh)
+    r = Runner(net, monitors={"s": SpikeMonitor(net.neu), "V": StateMonitor(net.neu.V)},
+               progress=False)
+    res = r.run(40. * u.ms)
+    s = res["s"]
+    out = {"spikes": digest(s.steps, s.i), "count": int(s.count),
+           "V": digest(np.asarray(res["V"].values.to_decimal(u.mV), np.float32))}
+    if mesh is not None:
+        out["collectives"] = collectives(hlo_of_run(r, 400))
+        spec = net.p_rec.comm.history.value.sharding.spec
+        out["history_replicated"] = all(a is None for a in spec)
+    return out
+
+
 def checkpoint_4_to_2() -> dict:
     brainsim.environ.set(dt=0.1 * u.ms)
 
@@ -200,6 +252,11 @@ def errors() -> dict:
     except ValueError as e:
         out["jitc"] = str(e)
     try:
+        sharding.ShardedHeteroDelayCSR(event.random_conn(8, 10, prob=0.5, seed=0), 1. * u.ms,
+                                       sharding.make_mesh(4))
+    except ValueError as e:
+        out["hetero"] = str(e)
+    try:
         brainsim.vmap(lambda x: x, mesh=sharding.make_mesh(4))(jnp.arange(6.))
     except ValueError as e:
         out["vmap"] = str(e)
@@ -210,6 +267,7 @@ def main():
     res = {"backends_after_import": BACKENDS_AFTER_IMPORT, "devices": len(jax.devices())}
     res["poisson"] = {str(D): poisson_run(D) for D in (None, 2, 4)}
     res["coba"] = {str(D): coba(D) for D in (None, 2, 4)}
+    res["hetero_delay"] = {str(D): hetero_delay_run(D) for D in (None, 2, 4)}
     res["coba_collectives"] = coba_hlo()
     res["coba_jitc"] = {str(D): coba(D, 40., "jitc") for D in (None, 2, 4)}
     res["coba_jitc_collectives"] = coba_hlo("jitc")

@@ -57,6 +57,20 @@ def test_coba_example_bit_identical(worker, D):
 
 
 @pytest.mark.parametrize("D", ["2", "4"])
+def test_per_synapse_delays_bit_identical(worker, D):
+    # ShardedHeteroDelayCSR on D devices against HeteroDelayCSR on one
+    ref, got = worker["hetero_delay"]["None"], worker["hetero_delay"][D]
+    assert ref["count"] > 100
+    for k in ("spikes", "V", "count"):
+        assert got[k] == ref[k], k
+    # one all-gather per presynaptic population and step, nothing else; the packed
+    # history is the same on every device
+    assert got["collectives"] == {"all-gather": 2, "all-reduce": 0, "collective-permute": 0,
+                                  "all-to-all": 0, "reduce-scatter": 0}
+    assert got["history_replicated"] is True
+
+
+@pytest.mark.parametrize("D", ["2", "4"])
 def test_one_all_gather_per_presynaptic_population_and_step(worker, D):
     # two projections (Poisson input, recurrent): one all-gather each per step, in the loop
     # body; nothing else moves between devices
@@ -111,6 +125,7 @@ def test_errors_name_population_and_mesh(worker):
     assert "postsynaptic population has 10 neurons" in e["conn"]
     assert "ShardedJITC: the postsynaptic population has 10 neurons" in e["jitc"]
     assert "mesh of 4 devices does not divide" in e["jitc"]
+    assert "ShardedHeteroDelayCSR: the postsynaptic population has 10 neurons" in e["hetero"]
     assert "batch of 6 lanes does not split over a mesh of 4 devices" in e["vmap"]
 
 
@@ -228,3 +243,43 @@ def test_sharded_checkpoint_errors_leave_the_model_unchanged(tmp_path):
     with pytest.raises(ValueError, match="does not match the model"):
         sharding.restore_sharded(where, bigger, mesh)
     assert bigger.V.value is V0
+
+
+def test_sharded_hetero_delay_csr_on_one_device_equals_a_loop():
+    """y[t, j] = sum_k w_k s[t - d_k, pre_k] over the synapses k onto j, by hand."""
+    import brainunit as u
+    import jax.numpy as jnp
+    rng = np.random.default_rng(5)
+    m, n, T = 40, 24, 30
+    dense = (rng.random((m, n)) < 0.3) * rng.uniform(-1., 2., (m, n)).astype(np.float32)
+    W = event.CSR.from_dense(dense * u.nS)
+    pre, post = np.nonzero(dense)            # CSR order: rows, then columns
+    d = rng.integers(0, 7, pre.shape[0])
+    s = (rng.random((T, m)) < 0.2).astype(np.float32)
+    want = np.zeros((T, n), np.float64)
+    for t in range(T):
+        for k in range(pre.shape[0]):
+            if t - d[k] >= 0:
+                want[t, post[k]] += dense[pre[k], post[k]] * s[t - d[k], pre[k]]
+    with brainsim.environ.context(dt=0.5 * u.ms):
+        c = brainsim.init_states(sharding.ShardedHeteroDelayCSR(W, d * 0.5 * u.ms,
+                                                                sharding.make_mesh(1)))
+        got = brainsim.for_loop(lambda x: c(x), jnp.asarray(s))
+    np.testing.assert_allclose(np.asarray(got.to_decimal(u.nS)), want, rtol=1e-5, atol=1e-5)
+
+
+def test_sharded_hetero_delay_csr_refuses_bad_input():
+    import brainunit as u
+    W = event.random_conn(8, 8, prob=0.5, seed=0)
+    mesh = sharding.make_mesh(1)
+    with pytest.raises(TypeError, match="conn must be a brainsim.event.CSR"):
+        sharding.ShardedHeteroDelayCSR(np.ones((8, 8)), 1. * u.ms, mesh)
+    with pytest.raises(TypeError, match="mesh must be a jax.sharding.Mesh"):
+        sharding.ShardedHeteroDelayCSR(W, 1. * u.ms, "mesh")
+    with brainsim.environ.context(dt=0.1 * u.ms):
+        c = sharding.ShardedHeteroDelayCSR(W, np.ones(3) * u.ms, mesh)
+        with pytest.raises(ValueError, match=r"delays must be a scalar or shape \(\d+,\)"):
+            brainsim.init_states(c)
+        c = brainsim.init_states(sharding.ShardedHeteroDelayCSR(W, 0.2 * u.ms, mesh))
+        with pytest.raises(ValueError, match=r"spikes must have shape \(8,\)"):
+            c(np.ones(5, np.float32))
