@@ -47,7 +47,9 @@ class ShardedHeteroDelayCSR(DynamicsModule):
 
     The spikes are events (nonzero = a spike), as for :class:`ShardedCSR`. Each step costs
     one all-gather of ``m / 32`` words and a visit of every local synapse (O(synapses / D)
-    per device).
+    per device). Its states (the per-device synapse blocks and the history) are laid out for
+    the mesh size, so a checkpoint of it restores onto a mesh of the same size only
+    (:func:`restore_sharded` refuses another size with the shapes it found).
 
     Parameters
     ----------
