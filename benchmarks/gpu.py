@@ -14,6 +14,9 @@ CUDA jaxlib; on a CPU it runs too, which is how ``--smoke`` is tested):
    median of 50 calls of a jitted loop of 100 products.
 3. **The training epoch** of ``benchmarks/train_general.py`` (rate-coded input, recurrent
    LIF, BPTT with Adam, T = 25, batch 128), brainsim only.
+4. **4M neurons with JIT connectivity** (the scale-out issue): the example's
+   ``--conn jitc --scale 1000 --duration 100`` as a subprocess: its wall time and its
+   JSON (the raster hash, to compare with the CPU's).
 
 Each part stops starting new sizes once ``--budget`` seconds have passed, and says so.
 
@@ -90,6 +93,20 @@ def products(n: int, act: float, reps: int = 50, inner: int = 100) -> dict:
     return {"n": n, "active": act, **out, "dense_over_event": out["dense_us"] / out["event_csr_us"]}
 
 
+def jitc_4m(scale: float) -> dict:
+    """The example at ``--conn jitc --scale SCALE --duration 100`` in a process of its own."""
+    import subprocess
+    script = os.path.join(HERE, "..", "examples", "ei_coba_lif.py")
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, script, "--conn", "jitc", "--scale", str(scale),
+                          "--duration", "100", "--json"], capture_output=True, text=True,
+                         timeout=600, env=dict(os.environ, PYTHONPATH=os.path.join(HERE, "..")))
+    wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        raise RuntimeError(f"the 4M run failed:\n{out.stderr[-2000:]}")
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "wall_s": wall}
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--budget", type=float, default=540., help="seconds for all parts")
@@ -144,10 +161,17 @@ def main(argv=None) -> dict:
               f"(first {training['first_epoch_s']:.1f} s), test acc {training['test_acc']:.3f}")
     else:
         skipped.append("training: budget")
+    big = None
+    if left() > 150 or a.smoke:
+        big = jitc_4m(0.05 if a.smoke else 1000.)
+        print(f"COBA jitc N={big['n_neurons']}: {big['wall_s']:.1f} s for the whole process "
+              f"(100 ms), rate {big['rate_hz']:.2f} Hz, raster {big['raster_sha256'][:12]}")
+    else:
+        skipped.append("4M JITC: budget")
     if skipped:
         print("not run (time budget): " + "; ".join(skipped))
     summary = {"benchmark": "gpu", **info, "coba": coba, "products": prods,
-               "training": training, "skipped": skipped,
+               "training": training, "jitc_4m": big, "skipped": skipped,
                "total_s": time.perf_counter() - start}
     if a.json:
         print(json.dumps(summary))

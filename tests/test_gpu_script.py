@@ -24,3 +24,4 @@ def test_gpu_script_smoke_prints_its_json_last():
     assert all(c["us_per_step"] > 0 and c["rate_hz"] > 0 for c in s["coba"])
     assert {(q["n"], q["active"]) for q in s["products"]} == {(400, 0.01), (400, 0.1)}
     assert s["training"]["epoch_s"] > 0
+    assert s["jitc_4m"]["n_neurons"] == 200 and s["jitc_4m"]["wall_s"] > 0
