@@ -178,6 +178,11 @@ def hetero_delay_run(D: int | None) -> dict:
         out["collectives"] = collectives(hlo_of_run(r, 400))
         spec = net.p_rec.comm.history.value.sharding.spec
         out["history_replicated"] = all(a is None for a in spec)
+        # each device holds only its own block of synapses (not a copy of all of them)
+        comm = net.p_rec.comm
+        blocks = [*comm.arrays.value[1:], comm.d.value]
+        out["blocks_per_device"] = sorted({sh.data.shape[0] for a in blocks
+                                           for sh in a.addressable_shards})
     return out
 
 
@@ -256,6 +261,17 @@ def errors() -> dict:
                                        sharding.make_mesh(4))
     except ValueError as e:
         out["hetero"] = str(e)
+    try:
+        c = brainsim.init_states(sharding.ShardedHeteroDelayCSR(
+            event.random_conn(8, 8, prob=0.5, seed=0), 1. * u.ms, sharding.make_mesh(4)))
+        sharding.shard_model(c, sharding.make_mesh(2))
+    except ValueError as e:
+        out["hetero_mesh"] = str(e)
+    try:
+        sharding.ShardedHeteroDelayCSR(event.random_conn(6, 8, prob=0.5, seed=0), 1. * u.ms,
+                                       sharding.make_mesh(4))
+    except ValueError as e:
+        out["hetero_pre"] = str(e)
     try:
         brainsim.vmap(lambda x: x, mesh=sharding.make_mesh(4))(jnp.arange(6.))
     except ValueError as e:

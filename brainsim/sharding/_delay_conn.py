@@ -49,7 +49,7 @@ class ShardedHeteroDelayCSR(DynamicsModule):
     one all-gather of ``m / 32`` words and a visit of every local synapse (O(synapses / D)
     per device). Its states (the per-device synapse blocks and the history) are laid out for
     the mesh size, so a checkpoint of it restores onto a mesh of the same size only
-    (:func:`restore_sharded` refuses another size with the shapes it found).
+    (:func:`shard_model` and :func:`restore_sharded` refuse another size, naming both).
 
     Parameters
     ----------
@@ -127,9 +127,6 @@ class ShardedHeteroDelayCSR(DynamicsModule):
              global_array(self._rows, mesh, P(axis)), global_array(self._cols, mesh, P(axis))),
             name="ShardedHeteroDelayCSR arrays")
         self._words = -(-(m // D) // _WORD)
-        if self._words == n:
-            # the packed history's last axis must not look per-neuron to shard_model
-            self._words += 1
 
     def init_state(self, batch_size: int | None = None) -> None:
         d = delay_steps(self.delays, "delays")
@@ -145,6 +142,22 @@ class ShardedHeteroDelayCSR(DynamicsModule):
         self.history = ShortTermState(global_array(
             np.zeros((self.L, D, self._words), np.uint32), self.mesh, P()))
         self.pointer = ShortTermState(jnp.zeros((), jnp.int32))
+
+    def _placement_specs(self, mesh: Mesh, axis: str) -> dict[str, list]:
+        """The specs :func:`shard_model` and :func:`restore_sharded` give this module's states:
+        the synapse blocks stay one per device, the history and pointer are replicated
+        (the shape rule would replicate the blocks, or split a history whose word count
+        equals the number of columns)."""
+        D = self.mesh.shape[self.axis]
+        if axis != self.axis or mesh.shape.get(axis) != D:
+            raise ValueError(
+                f"ShardedHeteroDelayCSR: it was built for a mesh of {D} devices (its synapses "
+                f"are in {D} blocks), but the model is being placed on a mesh of "
+                f"{mesh.shape.get(axis)} devices along axis {axis!r}. Build the connection "
+                "with the mesh the model is placed on.")
+        block = P(self.axis)
+        return {"arrays": [P() if self._shared else block, block, block], "d": [block],
+                "history": [None], "pointer": [None]}
 
     @property
     def unit(self) -> Any:

@@ -3,8 +3,10 @@
 A state leaf is *per neuron* when its owner is a :class:`~brainsim.DynamicsModule` with a 1-D
 ``varshape`` ``(n,)`` and the leaf's last axis has length ``n`` (membrane potentials,
 conductances, refractory counters, the rows of a delay ring buffer, ...). Those are split along
-that axis; all other leaves (clocks, pointers, the random key) are replicated. The arrays are
-built with :func:`jax.make_array_from_callback`, so each process only supplies its own shards.
+that axis; all other leaves (clocks, pointers, the random key) are replicated. A module that
+lays out its own states for the mesh (a connection holding one block of synapses per device)
+gives their specs with a ``_placement_specs(mesh, axis)`` method instead. The arrays are built
+with :func:`jax.make_array_from_callback`, so each process only supplies its own shards.
 """
 from __future__ import annotations
 
@@ -69,10 +71,17 @@ def placement(model: Module, mesh: Mesh, axis: str | None, who: str) -> list:
     size = mesh.shape[axis]
     plan: list[tuple[str, State, Any, list, list]] = []
     for path, mod in [("", model), *model.named_modules().items()]:
+        # the leaf-by-shape rule would replicate (or split along the wrong axis) states that
+        # are already one block per device: such a module names their specs itself
+        own_specs = mod._placement_specs(mesh, axis) if hasattr(mod, "_placement_specs") else None
         for attr, st in vars(mod).items():
             if not isinstance(st, State):
                 continue
             leaves, tree = jax.tree_util.tree_flatten(st.value, is_leaf=_is_quantity)
+            own = own_specs.get(attr) if own_specs is not None else None
+            if own is not None:
+                plan.append((f"{path}.{attr}" if path else attr, st, tree, leaves, list(own)))
+                continue
             specs = [_neuron_spec(mod, leaf, axis) for leaf in leaves]
             for spec in specs:
                 if spec is not None and mod.varshape[0] % size:
