@@ -201,8 +201,9 @@ def plot(results: dict, path: Path, title: str) -> None:
     ax1.bar([k for k, _ in done], [r["epoch_s"] for _, r in done])
     ax1.set(ylabel="s / epoch (median)", title="training time")
     for k, r in done:
-        ax2.plot(range(1, len(r["train_accs"]) + 1), r["train_accs"], label=f"{k} ({r['test_acc']:.3f} test)")
-    ax2.set(xlabel="epoch", ylabel="train accuracy", title=title)
+        ax2.plot(range(1, len(r["train_accs"]) + 1), r["train_accs"],
+                 label=f"{k} ({r['test_acc']:.3f} test, mean of {len(r['test_acc_seeds'])})")
+    ax2.set(xlabel="epoch", ylabel="train accuracy (first seed)", title=title)
     ax2.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
