@@ -68,11 +68,38 @@ def _run_script(tmp_path, *flags, env=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def test_seed_starts_are_shared_and_distinct():
+    a, b, c = run.start_of(0, 512, 2), run.start_of(0, 512, 2), run.start_of(1, 512, 2)
+    for k in ("w1", "w2", "orders"):
+        np.testing.assert_array_equal(a[k], b[k])            # every library gets the same start
+    assert not np.array_equal(a["w1"], c["w1"]) and not np.array_equal(a["orders"], c["orders"])
+    assert sorted(a["orders"][1]) == list(range(512))         # each epoch is a permutation
+
+
+def test_combine_pools_times_and_averages_accuracy():
+    r0 = dict(epoch_times=[9., 1., 3.], test_acc=0.5, test_correct=5, train_acc=0.4, losses=[1.])
+    r1 = dict(epoch_times=[9., 2., 4.], test_acc=0.7, test_correct=7, train_acc=0.6, losses=[2.])
+    out = run.combine([r0, r1])
+    assert out["epoch_s"] == 2.5                              # median of 1, 3, 2, 4: first epochs out
+    assert out["test_acc"] == pytest.approx(0.6) and out["test_acc_seeds"] == [0.5, 0.7]
+    assert out["test_correct_seeds"] == [5, 7] and out["train_acc"] == pytest.approx(0.5)
+    assert run.combine([r0, {"skipped": "x"}]) == {"skipped": "x"}
+
+
+def test_bad_seeds_is_a_value_error():
+    with pytest.raises(ValueError, match="--seeds"):
+        run.main(["--smoke", "--seeds", "0", "--libs", "brainsim", "--data",
+                  str(shared_data_dir("fashion-mnist-head"))])
+
+
 def test_smoke_run_brainsim_and_skip_note(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TORCH_PYTHON"}
-    res = _run_script(tmp_path, "--smoke", "--libs", "brainsim,snntorch", env=env)
-    assert res["experiment"] == "snn_training" and res["epochs"] == 2
+    res = _run_script(tmp_path, "--smoke", "--seeds", "2", "--libs", "brainsim,snntorch", env=env)
+    assert res["experiment"] == "snn_training" and res["epochs"] == 2 and res["seeds"] == [0, 1]
     assert res["brainsim"]["epoch_s"] > 0 and 0 <= res["brainsim"]["test_acc"] <= 1
+    per = res["brainsim"]["test_acc_seeds"]
+    assert len(per) == 2 and res["brainsim"]["test_acc"] == pytest.approx(np.mean(per))
+    assert [c / res["n_test"] for c in res["brainsim"]["test_correct_seeds"]] == pytest.approx(per)
     assert "TORCH_PYTHON is not set" in res["snntorch"]["skipped"]
     assert "norse" not in res and Path(res["png"]).is_file()
 

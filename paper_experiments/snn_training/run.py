@@ -14,7 +14,10 @@ batches in the same order, and the same test images. brainsim runs in this proce
 others run one after the other as subprocesses of ``TORCH_PYTHON`` (or ``--torch-python``),
 so no two share the CPU, and are skipped, with a note, when it is not given. ``epoch_s`` is the
 median wall time of the training pass (encoding, forward, BPTT, Adam) over the epochs after
-the first (brainsim's first compiles). Every library runs single-threaded by default
+the first (brainsim's first compiles), pooled over the seeds. ``--seeds K`` trains every
+library from K starts (seeds ``--seed`` .. ``--seed + K - 1``: initial weights and shuffles, the
+same for all four); ``test_acc`` is the mean over the seeds, ``test_acc_seeds`` and
+``test_correct_seeds`` the per-seed figures. Every library runs single-threaded by default
 (``--threads``): XLA through ``XLA_FLAGS``, torch through ``torch.set_num_threads``.
 
 brainsim computes the input current with ``brainsim.train.first_spike_current``: every pixel
@@ -71,9 +74,9 @@ from brainsim import datasets, encoding, neurons, surrogate, synapses, train  # 
 
 LIBS = ("brainsim", "snntorch", "norse", "spikingjelly")
 PRESETS = {
-    "smoke": dict(train="0:512", test="3000:3256", epochs=2),
-    "quick": dict(train="0:1536", test="3000:3615", epochs=3),
-    "full": dict(train="0:3000", test="3000:3615", epochs=20),
+    "smoke": dict(train="0:512", test="3000:3256", epochs=2, seeds=1),
+    "quick": dict(train="0:1536", test="3000:3615", epochs=3, seeds=1),
+    "full": dict(train="0:3000", test="3000:3615", epochs=12, seeds=3),
 }
 TAU_SYN, TAU_MEM, TAU_OUT = 10e-3, 10e-3, 5e-3   # s
 REG = 1e-5
@@ -170,7 +173,7 @@ def run_brainsim(d: dict, epochs: int, log) -> dict:
     return {"library": "brainsim", "version": brainsim.__version__, "jax": jax.__version__,
             "epoch_s": statistics.median(timed), "first_epoch_s": times[0], "epoch_times": times,
             "train_acc": accs[-1], "train_accs": accs, "losses": losses,
-            "test_acc": correct / len(y_te)}
+            "test_acc": correct / len(y_te), "test_correct": correct}
 
 
 def run_torch(lib: str, npz: str, epochs: int, args, log) -> dict:
@@ -198,13 +201,43 @@ def plot(results: dict, path: Path, title: str) -> None:
     ax1.bar([k for k, _ in done], [r["epoch_s"] for _, r in done])
     ax1.set(ylabel="s / epoch (median)", title="training time")
     for k, r in done:
-        ax2.plot(range(1, len(r["train_accs"]) + 1), r["train_accs"], label=f"{k} ({r['test_acc']:.3f} test)")
-    ax2.set(xlabel="epoch", ylabel="train accuracy", title=title)
+        ax2.plot(range(1, len(r["train_accs"]) + 1), r["train_accs"],
+                 label=f"{k} ({r['test_acc']:.3f} test, mean of {len(r['test_acc_seeds'])})")
+    ax2.set(xlabel="epoch", ylabel="train accuracy (first seed)", title=title)
     ax2.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def start_of(seed: int, n_train: int, epochs: int) -> dict:
+    """One seed's start, shared by all four libraries: initial weights and the epochs' shuffles."""
+    rng = np.random.default_rng(seed)
+    # SpyTorch's initialisation, N(0, (7 (1 - b1))^2 / n_in), in this exponential-Euler form
+    # (the input enters as (1 - b) g, SpyTorch's as g): w1 std 7 / sqrt(784), w2 std
+    # 7 (1 - b1) / (1 - b2) / sqrt(100). The hidden layer fires from the start; with no spikes
+    # the readout is 0 at every step and the gradient of its maximum over time is a tie that
+    # JAX spreads over all steps and torch puts on one.
+    return dict(w1=rng.normal(0., 7. / np.sqrt(784), (784, 100)).astype(np.float32),
+                w2=rng.normal(0., 7. * (1 - np.exp(-0.1)) / (1 - np.exp(-0.2)) / np.sqrt(100),
+                              (100, 10)).astype(np.float32),
+                orders=np.stack([rng.permutation(n_train) for _ in range(epochs)]))
+
+
+def combine(runs: list) -> dict:
+    """One library's runs (one per seed) -> one entry: the median epoch time over all seeds'
+    timed epochs, the mean test and train accuracy, and the per-seed figures."""
+    if any("skipped" in r for r in runs):
+        return next(r for r in runs if "skipped" in r)
+    timed = [t for r in runs for t in (r["epoch_times"][1:] or r["epoch_times"])]
+    out = {**runs[0], "epoch_s": statistics.median(timed),
+           "test_acc": float(np.mean([r["test_acc"] for r in runs])),
+           "test_acc_seeds": [r["test_acc"] for r in runs],
+           "test_correct_seeds": [r["test_correct"] for r in runs],
+           "train_acc": float(np.mean([r["train_acc"] for r in runs])),
+           "losses_seeds": [r["losses"] for r in runs]}
+    return out
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -220,7 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--steps", type=int, default=100, help="time steps T (dt = 1 ms)")
     p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="first seed (initial weights and shuffles)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="number of seeds, --seed, --seed + 1, ...: every library trains from each "
+                        "seed's start; test_acc is the mean over the seeds (default: the preset's)")
     p.add_argument("--libs", default=",".join(LIBS), help=f"comma-separated subset of {LIBS}")
     p.add_argument("--torch-python", default=os.environ.get("TORCH_PYTHON"),
                    help="a Python with torch and the torch libraries (default: $TORCH_PYTHON)")
@@ -249,51 +285,58 @@ def main(argv=None) -> dict:
     n_tr = tr.stop - tr.start
     if n_tr < B:
         raise ValueError(f"--batch {B} is larger than the {n_tr} training images; lower --batch.")
-    rng = np.random.default_rng(args.seed)
-    d = dict(steps_tr=encode(data.images[tr], T), y_tr=data.labels[tr].astype(np.int32),
-             steps_te=encode(data.images[te], T), y_te=data.labels[te].astype(np.int32),
-             # SpyTorch's initialisation, N(0, (7 (1 - b1))^2 / n_in), in this exponential-Euler
-             # form (the input enters as (1 - b) g, SpyTorch's as g): w1 std 7 / sqrt(784),
-             # w2 std 7 (1 - b1) / (1 - b2) / sqrt(100). The hidden layer fires from the start;
-             # with no spikes the readout is 0 at every step and the gradient of its maximum
-             # over time is a tie that JAX spreads over all steps and torch puts on one.
-             w1=rng.normal(0., 7. / np.sqrt(784), (784, 100)).astype(np.float32),
-             w2=rng.normal(0., 7. * (1 - np.exp(-0.1)) / (1 - np.exp(-0.2)) / np.sqrt(100),
-                           (100, 10)).astype(np.float32),
-             orders=np.stack([rng.permutation(n_tr) for _ in range(epochs)]),
-             T=T, batch=B, lr=args.lr, reg=REG, tau_syn=TAU_SYN, tau_mem=TAU_MEM, tau_out=TAU_OUT)
+    n_seeds = args.seeds if args.seeds is not None else preset["seeds"]
+    if n_seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {n_seeds}.")
+    seeds = [args.seed + k for k in range(n_seeds)]
+    shared = dict(steps_tr=encode(data.images[tr], T), y_tr=data.labels[tr].astype(np.int32),
+                  steps_te=encode(data.images[te], T), y_te=data.labels[te].astype(np.int32),
+                  T=T, batch=B, lr=args.lr, reg=REG, tau_syn=TAU_SYN, tau_mem=TAU_MEM, tau_out=TAU_OUT)
     note = (f"Fashion-MNIST head ({root}): train images [{tr.start}, {tr.stop}), test "
             f"[{te.start}, {te.stop}) of its 3,615 training images (the stand-in for the full set)")
-    print(f"data: {note}; {args.preset}: {epochs} epochs, batch {B}, T {T}", file=log, flush=True)
-    results: dict = {}
+    print(f"data: {note}; {args.preset}: {epochs} epochs, batch {B}, T {T}, seeds {seeds}",
+          file=log, flush=True)
+    runs: dict = {lib: [] for lib in libs}
     with tempfile.TemporaryDirectory() as tmp:
-        npz = os.path.join(tmp, "setup.npz")
-        np.savez(npz, **d)
-        for lib in libs:
-            if lib == "brainsim":
-                results[lib] = run_brainsim(d, epochs, log)
-            elif not args.torch_python:
-                results[lib] = {"skipped": "TORCH_PYTHON is not set (nor --torch-python)"}
-            else:
-                results[lib] = run_torch(lib, npz, epochs, args, log)
-            r = results[lib]
-            if "skipped" in r:
-                print(f"{lib}: skipped: {r['skipped']}", file=log, flush=True)
-    print(f"{'library':13s} {'s/epoch':>8s} {'ratio':>6s} {'train acc':>9s} {'test acc':>8s}", file=log)
+        # seeds outside, libraries inside: a change of machine load during the run falls on all
+        for seed in seeds:
+            d = {**shared, **start_of(seed, n_tr, epochs)}
+            npz = os.path.join(tmp, f"setup_{seed}.npz")
+            np.savez(npz, **d)
+            for lib in libs:
+                if lib == "brainsim":
+                    r = run_brainsim(d, epochs, log)
+                elif not args.torch_python:
+                    r = {"skipped": "TORCH_PYTHON is not set (nor --torch-python)"}
+                else:
+                    r = run_torch(lib, npz, epochs, args, log)
+                if "skipped" in r:
+                    print(f"{lib} (seed {seed}): skipped: {r['skipped']}", file=log, flush=True)
+                else:
+                    print(f"{lib} (seed {seed}): test acc {r['test_acc']:.4f}", file=log, flush=True)
+                runs[lib].append(r)
+    results = {lib: combine(rs) for lib, rs in runs.items()}
+    print(f"{'library':13s} {'s/epoch':>8s} {'ratio':>6s} {'train acc':>9s} {'test acc':>8s}  "
+          f"(mean of {n_seeds} seed{'s' * (n_seeds > 1)}; per seed)", file=log)
     ref = results.get("brainsim", {}).get("epoch_s")
     for lib, r in results.items():
         if "epoch_s" in r:
             ratio = f"{r['epoch_s'] / ref:6.2f}" if ref else "     -"
-            print(f"{lib:13s} {r['epoch_s']:8.3f} {ratio} {r['train_acc']:9.4f} {r['test_acc']:8.4f}", file=log)
+            per = ", ".join(f"{a:.4f}" for a in r["test_acc_seeds"])
+            print(f"{lib:13s} {r['epoch_s']:8.3f} {ratio} {r['train_acc']:9.4f} {r['test_acc']:8.4f}  "
+                  f"({per})", file=log)
         else:
             print(f"{lib:13s} skipped ({r['skipped']})", file=log)
     png = Path(args.out) / f"snn_training_{args.preset}.png"
     plot(results, png, f"Fashion-MNIST head, {epochs} epochs")
-    summary = {lib: ({"epoch_s": r["epoch_s"], "test_acc": r["test_acc"], "train_acc": r["train_acc"],
+    summary = {lib: ({"epoch_s": r["epoch_s"], "test_acc": r["test_acc"],
+                      "test_acc_seeds": r["test_acc_seeds"], "test_correct_seeds": r["test_correct_seeds"],
+                      "train_acc": r["train_acc"],
                       **({"first_epoch_s": r["first_epoch_s"]} if "first_epoch_s" in r else {}),
                       **({"threads": r["threads"], "version": r["version"]} if "threads" in r else {})}
                      if "epoch_s" in r else {"skipped": r["skipped"]}) for lib, r in results.items()}
-    summary.update(experiment="snn_training", preset=args.preset, epochs=epochs, batch=B, steps=T,
+    summary.update(experiment="snn_training", preset=args.preset, epochs=epochs, seeds=seeds,
+                   batch=B, steps=T,
                    n_train=n_tr, n_test=te.stop - te.start, data=note, png=str(png),
                    machine=f"{platform.machine()} {os.cpu_count()} cpu, {jax.default_backend()}")
     if args.json:

@@ -12,12 +12,15 @@ same start on the same batches. One step (dt = 1 ms), in every library:
     U  <- b2 U + (1 - b2) g2           (leaky-integrator readout, b2 = exp(-dt / 5 ms))
 
 How each library expresses it:
-- snnTorch: ``snn.Synaptic`` for both layers (``reset_delay=False``: reset right after the
-  spike; the readout with ``reset_mechanism="none"``), the input scaled by ``1 - beta``
-  (``Synaptic`` adds the synaptic current to the membrane unscaled); ``fast_sigmoid(slope=1)``.
-  Its immediate reset (``reset_delay=False``) subtracts the spike itself, not a detached copy,
-  and has no option to detach it, so snnTorch's gradient differs from the others' (the forward
-  pass is the same).
+- snnTorch: ``snn.Synaptic`` for both layers with ``reset_mechanism="none"``, the input scaled
+  by ``1 - beta`` (``Synaptic`` adds the synaptic current to the membrane unscaled);
+  ``fast_sigmoid(slope=1)``; the hidden layer's hard reset applied after the call as
+  ``mem = mem * (1 - spk.detach())``. snnTorch's own resets implement other equations
+  (snnTorch 1.0.0, ``_neurons/synaptic.py``): ``reset_delay=False`` resets right after the spike
+  as ``mem - (spk - reset) * mem`` with the surrogate-carrying ``spk`` (only ``mem_reset``'s
+  ``reset``, which is 0 here, is detached), so the gradient also flows through the reset, and
+  this network then trained slower and stalled; ``reset_delay=True`` (detached) zeroes the next
+  step's whole update ``beta * mem + syn``, so the step after a spike loses its input.
 - Norse: the synapses as ``g = a g + x`` (Norse's LIF cells with a current term integrate the
   membrane from the previous step's current, one step behind the order above), then
   ``LIFBoxCell`` and ``LIBoxCell`` with ``tau_mem_inv = (1 - b) / dt``, which makes their Euler
@@ -72,8 +75,11 @@ class Net(nn.Module):
             import snntorch as snn
             from snntorch import surrogate
             grad = surrogate.fast_sigmoid(slope=1)
+            # no built-in reset here: snnTorch's immediate reset (reset_delay=False) is
+            # mem - spk * mem with the surrogate-carrying spk, and its delayed one zeroes the
+            # membrane a step late, input included; forward() applies the detached reset
             self.lif1 = snn.Synaptic(alpha=self.a, beta=self.b1, threshold=1.0, spike_grad=grad,
-                                     reset_mechanism="zero", reset_delay=False)
+                                     reset_mechanism="none")
             self.lif2 = snn.Synaptic(alpha=self.a, beta=self.b2, threshold=1.0, spike_grad=grad,
                                      reset_mechanism="none")
         elif lib == "norse":
@@ -112,6 +118,7 @@ class Net(nn.Module):
             spikes, outs = [], []
             for t in range(T):
                 z, syn1, mem1 = self.lif1(cur[t], syn1, mem1)
+                mem1 = mem1 * (1.0 - z.detach())            # hard reset to 0, detached
                 _, syn2, mem2 = self.lif2((1.0 - self.b2) * (z @ self.w2), syn2, mem2)
                 spikes.append(z)
                 outs.append(mem2)
@@ -202,7 +209,7 @@ def main(argv=None):
     res = {"library": a.lib, "version": version(a.lib), "torch": torch.__version__,
            "threads": torch.get_num_threads(), "epoch_s": statistics.median(timed),
            "epoch_times": times, "train_acc": accs[-1], "losses": losses, "train_accs": accs,
-           "test_acc": correct / len(y_te)}
+           "test_acc": correct / len(y_te), "test_correct": correct}
     print(json.dumps(res))
 
 
