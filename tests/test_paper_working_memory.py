@@ -74,3 +74,32 @@ def test_quick_run_learns_the_task(tmp_path):
     assert res["spiking_test_acc"] > 0.9
     assert res["rate_test_acc"] > 0.9
     assert res["spiking_initial_acc"] < 0.65 and res["rate_initial_acc"] < 0.65
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "constant"])
+def test_cosine_schedule_stops_the_updates_at_its_end(schedule):
+    """With ``decay_steps=1`` the cosine rate is 0 from the second step on, so that step leaves
+    every parameter where the first put it; at a constant rate the second step moves them."""
+    run = load_module("working_memory", "run")
+    cfg = dict(run.PRESETS["smoke"])
+    with brainsim.environ.context(dt=cfg["dt"] * u.ms):
+        task = run.make_task(cfg, "spiking")
+        net = model.SpikingWM(task.n_inputs, in_scale=cfg["in_scale"], seed=0)
+        regs = {"fr": (2. * u.Hz, 0.1), "mem": (-2., 0.4, 0.01)}
+        tr = run.Trainer(net, task, 1e-2, 8, regs, readout_lr=1e-2,
+                         decay_steps=1 if schedule == "cosine" else None)
+        params = lambda: {k: np.asarray(s.value) for k, s in net.states().items()
+                          if isinstance(s, brainsim.ParamState)}
+        before = params()
+        trials = task.sample(8, seed=0)
+        x, y = jnp.asarray(trials.x), jnp.asarray(trials.labels)
+        tr.step(x, y)
+        first = params()
+        tr.step(x, y)
+        second = params()
+    moved = lambda a, b: max(float(np.abs(a[k] - b[k]).max()) for k in a)
+    assert moved(before, first) > 1e-4                 # the first step learns in both
+    if schedule == "cosine":
+        assert moved(first, second) == 0.
+    else:
+        assert moved(first, second) > 1e-4
