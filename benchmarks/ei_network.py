@@ -1,11 +1,14 @@
-"""EI-network benchmark: COBA-LIF and COBAHH in brainsim, a hand-written numba loop and Brian2.
+"""EI-network benchmark: COBA-LIF and COBAHH in brainsim, the C++ floor, a numba loop and Brian2.
 
     python benchmarks/ei_network.py --model coba|cobahh --scale S --duration MS [--json]
-        [--brian2-python /work/venv-brian2/bin/python] [--no-numba] [--designs]
+        [--brian2-python /work/venv-brian2/bin/python] [--no-numba] [--no-cpp] [--designs]
     python benchmarks/ei_network.py --model coba --recording-cost [--repeats 11] [--json]
 
 Reports build time, compile time (first call minus second call), wall time of the second run per
-simulated second and the mean rate. Spikes are recorded (event-driven) as a user would. ``--designs``
+simulated second and the mean rate. For COBA the hand-written C++ loop
+``../shared/anchors/cpp_coba.cc`` (relative to the repository root) is built with g++ and run in
+the same invocation (row ``cpp_floor``, skipped with a note when g++ or the file is absent).
+Spikes are recorded (event-driven) as a user would. ``--designs``
 also times spike-propagation formulations inside ``lax.scan`` on this machine.
 ``--recording-cost`` instead times the same network and run with and without a ``SpikeMonitor``,
 repeats interleaved, and reports the median ratio of wall time and of process CPU time (the CPU
@@ -172,6 +175,54 @@ def bench_numba(scale, duration_ms, seed=0):
                 rate_hz=late / n / (duration_ms / 2e3))
 
 
+# --------------------------------------------------------------------------- C++ floor
+def _find_cpp_floor() -> Path:
+    """``$BRAINSIM_CPP_FLOOR``, else ``../shared/anchors/cpp_coba.cc`` from the repository root
+    (or from one level up, for a git worktree kept in a sibling folder)."""
+    if os.environ.get("BRAINSIM_CPP_FLOOR"):
+        return Path(os.environ["BRAINSIM_CPP_FLOOR"])
+    candidates = [ROOT.parent / "shared" / "anchors" / "cpp_coba.cc",
+                  ROOT.parent.parent / "shared" / "anchors" / "cpp_coba.cc"]
+    return next((c for c in candidates if c.exists()), candidates[0])
+
+
+CPP_FLOOR = _find_cpp_floor()
+
+
+def bench_cpp_floor(scale, duration_ms, source=CPP_FLOOR):
+    """The hand-written C++ COBA loop (``shared/anchors/cpp_coba.cc``), built with g++ and run.
+
+    Returns None when g++ or the source is absent (the caller says so), or a dict with an
+    ``error`` key when the build or the run fails. The binary is cached next to a hash of the
+    source so repeated benchmarks do not rebuild it.
+    """
+    import hashlib
+    import shutil
+    import tempfile
+    gxx = shutil.which("g++")
+    source = Path(source)
+    if gxx is None or not source.exists():
+        return None
+    digest = hashlib.sha256(source.read_bytes()).hexdigest()[:12]
+    cache = Path(os.environ.get("BRAINSIM_CACHE", Path(tempfile.gettempdir()) / "brainsim_bench"))
+    cache.mkdir(parents=True, exist_ok=True)
+    exe = cache / f"cpp_coba_{digest}"
+    try:
+        t0 = time.perf_counter()
+        if not exe.exists():
+            # same flags as the anchor's README: -ffast-math/-march=native vectorise the exp
+            subprocess.run([gxx, "-O3", "-ffast-math", "-march=native", "-fopenmp-simd",
+                            "-o", str(exe), str(source)], check=True, capture_output=True, timeout=300)
+        build = time.perf_counter() - t0
+        out = subprocess.run([str(exe), str(scale), str(duration_ms / 1e3)], check=True,
+                             capture_output=True, text=True, timeout=1800).stdout
+        fields = dict(kv.split("=", 1) for kv in out.split() if "=" in kv)
+        return dict(build_s=build, compile_s=0., wall_s=float(fields["per_sim_s"]),
+                    rate_hz=float(fields["rate"].rstrip("Hz")))
+    except Exception as e:  # noqa: BLE001 - report, do not crash the benchmark
+        return {"error": f"{type(e).__name__}: {e}"}
+
+
 # --------------------------------------------------------------------------- brian2
 _BRIAN2 = r"""
 import json, sys, time
@@ -242,6 +293,7 @@ def main(argv=None):
     p.add_argument("--brian2-python", default=os.environ.get("BRIAN2_PYTHON", "/work/venv-brian2/bin/python"))
     p.add_argument("--no-numba", action="store_true")
     p.add_argument("--no-brian2", action="store_true")
+    p.add_argument("--no-cpp", action="store_true", help="skip the hand-written C++ floor")
     p.add_argument("--designs", action="store_true", help="also time propagation designs")
     p.add_argument("--compare-backends", action="store_true",
                    help="also run brainsim with the pure-JAX event products (row brainsim_jax)")
@@ -270,6 +322,13 @@ def main(argv=None):
             rows["numba"] = bench_numba(a.scale, a.duration)
         except ImportError:
             pass
+    cpp_note = None
+    if a.model == "coba" and not a.no_cpp:
+        c = bench_cpp_floor(a.scale, a.duration)
+        if c is None:
+            cpp_note = f"C++ floor skipped: g++ or {CPP_FLOOR} not found"
+        else:
+            rows["cpp_floor"] = c
     if not a.no_brian2:
         b = bench_brian2(a.brian2_python, a.model, a.scale, a.duration)
         if b is not None:
@@ -284,7 +343,9 @@ def main(argv=None):
     base = rows["brainsim"]["wall_s"]
     import brainsim.event as ev
     print(f"event backend: {ev.get_backend()}, kernels built: {ev.kernels_available()}")
-    for k in ("brainsim_jax", "numba", "brian2_cython"):
+    if cpp_note:
+        print(cpp_note)
+    for k in ("cpp_floor", "brainsim_jax", "numba", "brian2_cython"):
         if k in rows and "wall_s" in rows[k]:
             print(f"brainsim / {k}: {base / rows[k]['wall_s']:.2f}x")
     if a.designs:
@@ -292,6 +353,8 @@ def main(argv=None):
     if a.json:
         out = dict(model=a.model, n_neurons=n, duration_ms=a.duration, **rows["brainsim"],
                    others={k: v for k, v in rows.items() if k != "brainsim"})
+        if "wall_s" in rows.get("cpp_floor", {}):
+            out["ratio_to_cpp_floor"] = base / rows["cpp_floor"]["wall_s"]
         print(json.dumps(out))
 
 

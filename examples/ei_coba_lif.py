@@ -94,7 +94,14 @@ class EINet(brainsim.DynamicsModule):
             tau_ref=5. * u.ms, V_initializer=init.Normal(-55. * u.mV, 2. * u.mV))
         W_exc, W_inh = connectivity(conn, n_exc, n_inh, scale, seed)
         ne = self.n_exc
-        if mesh is None:
+        if mesh is None and conn != "jitc":
+            # the whole spike vector against rows offset into an (n, n) CSR: same sums in the
+            # same order as slicing s[:ne] / s[ne:] (bit-identical spikes), but two fewer XLA
+            # thunks per step (the slice copies), ~10 % of the step at 4,000 neurons
+            Se, Si = _whole_rows(W_exc, 0, n), _whole_rows(W_inh, ne, n)
+            exc = lambda s: event.BinaryArray(s) @ Se                  # noqa: E731
+            inh = lambda s: event.BinaryArray(s) @ Si                  # noqa: E731
+        elif mesh is None:
             exc = lambda s: event.BinaryArray(s[:ne]) @ W_exc          # noqa: E731
             inh = lambda s: event.BinaryArray(s[ne:]) @ W_inh          # noqa: E731
         elif conn == "jitc":

@@ -113,6 +113,11 @@ class _Monitor:
                         "stacked per-step values into the record the run returns.")
 
 
+# a NumPy constant (not jnp.arange) so XLA embeds it as a literal instead of recomputing it in a
+# fusion every step of the scan
+_BIT_WEIGHTS = np.float32(2.) ** np.arange(8, dtype=np.float32)
+
+
 class SpikeMonitor(_Monitor):
     """Record the spikes of a population, every step, 8 spikes per byte.
 
@@ -165,14 +170,14 @@ class SpikeMonitor(_Monitor):
             s = s.reshape(self._parts, -1)
             x = jnp.pad(s, ((0, 0), (0, (-s.shape[1]) % _WORD_BITS)))
             x = x.reshape(self._parts, -1, 8).astype(jnp.float32)
-            return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8).reshape(-1)
+            return (x @ _BIT_WEIGHTS).astype(jnp.uint8).reshape(-1)
         # Packed in the loop with a tiny matmul against the bit weights: on XLA:CPU this
         # costs ~1 us a step for 4000 neurons, a third of compacting the spiking neurons'
         # indices there (prefix count + scatter, ~3.5 us), and the host decodes faster
         # than that; see benchmarks/RESULTS.md, "Recording spikes".
         pad = (-s.shape[0]) % _WORD_BITS
         x = jnp.pad(s, (0, pad)).reshape(-1, 8).astype(jnp.float32)
-        return (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
+        return (x @ _BIT_WEIGHTS).astype(jnp.uint8)
 
     def finish(self, data: Any, t: Any, dt: Any) -> SpikeRecord:
         """Decode the packed rows into a :class:`SpikeRecord` of events sorted by (step, neuron)."""
