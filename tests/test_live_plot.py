@@ -73,6 +73,19 @@ def test_the_render_process_draws_the_same_frames_as_drawing_in_process(tmp_path
     assert len(_frames(a)) == 2
 
 
+def test_the_render_process_ends_with_its_liveplot_and_finishes_the_file_first(tmp_path):
+    import gc
+    path = tmp_path / "gone.gif"
+    live = plot.LivePlot(refresh=5. * u.ms, path=path)
+    _run(20. * u.ms, live)
+    proc = live._proc._proc
+    del live
+    gc.collect()
+    assert proc.wait(timeout=120) == 0
+    with Image.open(path) as im:
+        assert im.n_frames == 4
+
+
 def test_messages_to_the_render_process_round_trip_without_pickle():
     arrays = [np.arange(5, dtype=np.float64), np.zeros((0,), np.int32),
               np.arange(6, dtype=np.float32).reshape(3, 2)]

@@ -3,8 +3,9 @@
 Drawing a frame with matplotlib and encoding it costs several milliseconds, more than ten
 milliseconds of a 4,000-neuron network take to simulate. In a process of its own the
 drawing runs on another core while the simulation goes on, so the run is not held up by
-it; the file is complete once :meth:`RenderProcess.wait` returns (at the latest when the
-interpreter exits).
+it; the file is complete once :meth:`RenderProcess.wait` returns (at the latest when its
+LivePlot is garbage-collected or the interpreter exits, which stop the process after it has
+drawn what it was sent).
 
 The process runs this file as a script (``python _live_proc.py``), not through
 ``multiprocessing``: a spawned child would import the user's main script again, and this
@@ -16,7 +17,6 @@ and ``stop``. This file imports nothing of brainsim either.
 """
 from __future__ import annotations
 
-import atexit
 import json
 import os
 import queue
@@ -26,6 +26,7 @@ import subprocess
 import sys
 import threading
 import traceback
+import weakref
 from typing import Any
 
 import numpy as np
@@ -126,26 +127,19 @@ class RenderProcess:
         # A thread writes the pipe: when the drawing falls behind, the pipe fills and a
         # write blocks; it must block that thread, never the run.
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
-        self._broken = False
-        self._writer = threading.Thread(target=self._drain, daemon=True,
-                                        name="brainsim-liveplot-send")
+        self._state = {"broken": False}
+        self._writer = threading.Thread(target=_drain, args=(self._proc, self._queue,
+                                                             self._state),
+                                        daemon=True, name="brainsim-liveplot-send")
         self._writer.start()
-        atexit.register(self.close)
-
-    def _drain(self) -> None:
-        while True:
-            msg = self._queue.get()
-            if msg is None:
-                return
-            try:
-                _write(self._proc.stdin, msg)
-            except (BrokenPipeError, OSError, ValueError):
-                self._broken = True
-                return
+        # Stop the process when its LivePlot is gone (or at exit): it finishes the files
+        # already sent first, as it reads its messages in order.
+        self._finalizer = weakref.finalize(self, _shutdown, self._proc, self._queue,
+                                           self._writer)
 
     def send(self, kind: str, meta: dict, arrays: list = ()) -> None:
         """Queue one message; never waits for the drawing."""
-        if self._broken or self._proc.poll() is not None:
+        if self._state["broken"] or self._proc.poll() is not None:
             raise RuntimeError(f"LivePlot: the render process has stopped (exit code "
                                f"{self._proc.poll()}); its error is above.")
         self._queue.put(encode(kind, meta, list(arrays)))
@@ -174,23 +168,52 @@ class RenderProcess:
         return frames
 
     def close(self) -> None:
-        """Wait for the files, then stop the process (also run at interpreter exit)."""
+        """Wait for the files, then stop the process."""
         if self._proc.poll() is not None:
             return
         try:
             self.wait()
         finally:
-            self._queue.put(encode("stop", {}))
-            self._queue.put(None)
-            self._writer.join(10.)
+            self._finalizer()
+
+
+def _drain(proc: Any, q: queue.SimpleQueue, state: dict) -> None:
+    """The sending thread: write each queued message to the process until ``None``."""
+    while True:
+        msg = q.get()
+        if msg is None:
+            return
+        try:
+            _write(proc.stdin, msg)
+        except (BrokenPipeError, OSError, ValueError):
+            state["broken"] = True
+            return
+
+
+def _shutdown(proc: Any, q: queue.SimpleQueue, writer: threading.Thread) -> None:
+    """Ask the process to stop after what it was sent, wait for it (bounded), close the pipes."""
+    if proc.poll() is not None:
+        q.put(None)
+        writer.join(_TIMEOUT_S)
+        for f in (proc.stdin, proc.stdout):
             try:
-                self._proc.stdin.close()
+                f.close()
             except (BrokenPipeError, OSError):
                 pass
-            try:
-                self._proc.wait(10.)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
+        return
+    q.put(encode("stop", {}))
+    q.put(None)
+    writer.join(_TIMEOUT_S)
+    try:
+        proc.stdin.close()
+    except (BrokenPipeError, OSError):
+        pass
+    try:
+        proc.wait(_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    proc.stdout.close()
 
 
 if __name__ == "__main__":
