@@ -174,7 +174,7 @@ class LivePlot:
     def update(self, records: dict) -> None:
         """Add one chunk's records (name -> SpikeRecord/Trace/Rate) and draw a frame."""
         chunk = {k: _arrays(records[k]) for k in self._shown}
-        if self._proc is not None and self.process:
+        if self.process:
             self._proc.send("frame", {"names": self._shown},
                             [a for k in self._shown for a in chunk[k]])
         else:
@@ -183,7 +183,7 @@ class LivePlot:
 
     def finish(self) -> None:
         """End the run's animation (the file is complete after :meth:`wait`)."""
-        if self._proc is not None and self.process:
+        if self._proc is not None:          # None when start() refused the run
             self._proc.send("finish", {})
         elif self._renderer is not None:
             self._renderer.finish()

@@ -115,18 +115,23 @@ class ShardedHeteroDelayCSR(DynamicsModule):
         pad = lambda a, fill, dtype: np.stack([          # noqa: E731
             np.concatenate([a[s], np.full(width - s.shape[0], fill, dtype)]).astype(dtype)
             for s in self._sel])
-        self._rows = pad(rows, 0, np.int32)
+        # where each synapse's presynaptic bit sits in the gathered words (source device,
+        # word, bit), worked out once here rather than from the row index every step
+        per = m // D
+        src = np.stack([rows // per, (rows % per) // _WORD, (rows % per) % _WORD])
         # a padded synapse points past the local columns: segment_sum drops it
-        self._cols = pad(indices - dev * (n // D), n // D, np.int32)
+        cols = pad(indices - dev * (n // D), n // D, np.int32)
         data = np.asarray(conn.data)          # the mantissa; the unit is conn.unit
         self._shared = data.ndim == 0
         w = data if self._shared else pad(data, 0, data.dtype)
         self._pad = pad
         self.arrays = LongTermState(
             (global_array(w, mesh, P() if self._shared else P(axis)),
-             global_array(self._rows, mesh, P(axis)), global_array(self._cols, mesh, P(axis))),
+             global_array(np.stack([pad(x, 0, np.int32) for x in src], axis=1), mesh,
+                          P(axis)),
+             global_array(cols, mesh, P(axis))),
             name="ShardedHeteroDelayCSR arrays")
-        self._words = -(-(m // D) // _WORD)
+        self._words = -(-per // _WORD)
 
     def init_state(self, batch_size: int | None = None) -> None:
         d = delay_steps(self.delays, "delays")
@@ -171,19 +176,17 @@ class ShardedHeteroDelayCSR(DynamicsModule):
         if np.shape(s) != (m,):
             raise ValueError(f"ShardedHeteroDelayCSR: spikes must have shape ({m},) (one per "
                              f"presynaptic neuron), got {np.shape(s)}.")
-        D, axis, L, W = self.mesh.shape[self.axis], self.axis, self.L, self._words
-        per = m // D
+        D, axis, L = self.mesh.shape[self.axis], self.axis, self.L
         p = self.pointer.value
-        w, rows, cols = self.arrays.value
+        w, src, cols = self.arrays.value
         shared = self._shared
 
-        def local(s_loc, hist, p, w, rows, cols, d):
-            words = jax.lax.all_gather(_pack(s_loc), axis, tiled=False)     # (D, W')
-            words = jnp.pad(words, ((0, 0), (0, W - words.shape[1])))
+        def local(s_loc, hist, p, w, src, cols, d):
+            words = jax.lax.all_gather(_pack(s_loc), axis, tiled=False)     # (D, words)
             hist = jax.lax.dynamic_update_index_in_dim(hist, words, p, axis=0)
-            r = rows[0]
-            word = hist[(p - d[0]) % L, r // per, (r % per) // _WORD]
-            bit = ((word >> ((r % per) % _WORD).astype(jnp.uint32)) & 1).astype(jnp.float32)
+            dev, wd, b = src[0]
+            word = hist[(p - d[0]) % L, dev, wd]
+            bit = ((word >> b.astype(jnp.uint32)) & 1).astype(jnp.float32)
             y = jax.ops.segment_sum(bit * (w if shared else w[0]), cols[0],
                                     num_segments=n // D)
             return y, hist
@@ -191,7 +194,7 @@ class ShardedHeteroDelayCSR(DynamicsModule):
         y, hist = shard_map(
             local, self.mesh,
             (P(axis), P(), P(), P() if shared else P(axis), P(axis), P(axis), P(axis)),
-            (P(axis), P()))(s, self.history.value, p, w, rows, cols, self.d.value)
+            (P(axis), P()))(s, self.history.value, p, w, src, cols, self.d.value)
         self.history.value = hist
         self.pointer.value = (p + 1) % L
         return wrap_unit(y, self._unit)
