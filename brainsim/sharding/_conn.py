@@ -27,7 +27,7 @@ from .._state import LongTermState
 from ..transforms._shard_map import shard_map
 from ..event import BinaryArray, CSR
 from ..event._units import split_unit, wrap_unit
-from ._mesh import AXIS
+from ._mesh import AXIS, split_axis
 from ._place import global_array
 
 __all__ = ["ShardedCSR"]
@@ -109,21 +109,8 @@ class ShardedCSR:
         if type(csr) is not CSR:
             raise TypeError(f"ShardedCSR: csr must be a brainsim.event.CSR, got "
                             f"{type(csr).__name__}; convert with CSR.from_dense or CSR.from_coo.")
-        if not isinstance(mesh, Mesh):
-            raise TypeError(f"ShardedCSR: mesh must be a jax.sharding.Mesh, got "
-                            f"{type(mesh).__name__}.")
-        axis = mesh.axis_names[0] if axis is None else axis
-        if axis not in mesh.axis_names:
-            raise ValueError(f"ShardedCSR: axis={axis!r} is not an axis of the mesh "
-                             f"{mesh.axis_names}.")
         m, n = csr.shape
-        D = mesh.shape[axis]
-        for what, k in (("presynaptic", m), ("postsynaptic", n)):
-            if k % D:
-                raise ValueError(
-                    f"ShardedCSR: the {what} population has {k} neurons, which a mesh of {D} "
-                    f"devices does not divide ({k} % {D} = {k % D}). Use a mesh size that "
-                    f"divides {k}.")
+        axis, D = split_axis("ShardedCSR", mesh, axis, {"presynaptic": m, "postsynaptic": n})
         data = np.asarray(csr.data)
         shared = data.ndim == 0
         idx, ptr, dat, L = _split_columns(np.asarray(csr.indices), np.asarray(csr.indptr),

@@ -32,6 +32,7 @@ from ..event._units import split_unit, wrap_unit
 from ..projections._delay import check_dt_unchanged, delay_steps
 from ..transforms._shard_map import shard_map
 from ._conn import _WORD, _pack
+from ._mesh import split_axis
 from ._place import global_array
 
 __all__ = ["ShardedHeteroDelayCSR"]
@@ -86,21 +87,9 @@ class ShardedHeteroDelayCSR(DynamicsModule):
             raise TypeError(f"ShardedHeteroDelayCSR: conn must be a brainsim.event.CSR (rows = "
                             f"presynaptic neurons), got {type(conn).__name__}. How to fix: "
                             "event.CSR.from_coo(pre, post, weights, shape=(n_pre, n_post)).")
-        if not isinstance(mesh, Mesh):
-            raise TypeError(f"ShardedHeteroDelayCSR: mesh must be a jax.sharding.Mesh (see "
-                            f"brainsim.sharding.make_mesh), got {type(mesh).__name__}.")
-        axis = mesh.axis_names[0] if axis is None else axis
-        if axis not in mesh.axis_names:
-            raise ValueError(f"ShardedHeteroDelayCSR: axis={axis!r} is not an axis of the "
-                             f"mesh {mesh.axis_names}.")
         m, n = conn.shape
-        D = mesh.shape[axis]
-        for what, k in (("presynaptic", m), ("postsynaptic", n)):
-            if k % D:
-                raise ValueError(
-                    f"ShardedHeteroDelayCSR: the {what} population has {k} neurons, which a "
-                    f"mesh of {D} devices does not divide ({k} % {D} = {k % D}). Use a mesh "
-                    f"size that divides {k}.")
+        axis, D = split_axis("ShardedHeteroDelayCSR", mesh, axis,
+                             {"presynaptic": m, "postsynaptic": n})
         super().__init__(n, name=name)
         self.shape, self.mesh, self.axis, self.delays = (m, n), mesh, axis, delays
         self._unit = conn.unit

@@ -28,6 +28,7 @@ from ..event._jitc import _JITCBase
 from ..event._units import split_unit, wrap_unit
 from ..transforms._shard_map import shard_map
 from ._conn import _pack, _unpack
+from ._mesh import split_axis
 from ._place import global_array
 
 __all__ = ["ShardedJITC"]
@@ -79,13 +80,6 @@ class ShardedJITC:
             raise TypeError(f"ShardedJITC: jitc must be a brainsim.event JIT matrix "
                             f"(JITCScalarR, JITCNormalR, ...), got {type(jitc).__name__}; "
                             f"use ShardedCSR for stored connectivity.")
-        if not isinstance(mesh, Mesh):
-            raise TypeError(f"ShardedJITC: mesh must be a jax.sharding.Mesh, got "
-                            f"{type(mesh).__name__}.")
-        axis = mesh.axis_names[0] if axis is None else axis
-        if axis not in mesh.axis_names:
-            raise ValueError(f"ShardedJITC: axis={axis!r} is not an axis of the mesh "
-                             f"{mesh.axis_names}.")
         m, n = jitc.shape
         n_pre = m if n_pre is None else int(n_pre)
         offset = int(offset)
@@ -93,13 +87,8 @@ class ShardedJITC:
             raise ValueError(f"ShardedJITC: rows offset={offset} .. {offset + m - 1} do not fit "
                              f"a spike vector of n_pre={n_pre}; expected 0 <= offset and "
                              f"offset + {m} <= n_pre.")
-        D = mesh.shape[axis]
-        for what, k in (("presynaptic", n_pre), ("postsynaptic", n)):
-            if k % D:
-                raise ValueError(
-                    f"ShardedJITC: the {what} population has {k} neurons, which a mesh of {D} "
-                    f"devices does not divide ({k} % {D} = {k % D}). Use a mesh size that "
-                    f"divides {k}.")
+        axis, D = split_axis("ShardedJITC", mesh, axis,
+                             {"presynaptic": n_pre, "postsynaptic": n})
         leaves, self._treedef = jax.tree_util.tree_flatten(jitc.with_data(
             *(split_unit(x)[0] for x in jitc.params)))
         self.shape, self.unit, self.mesh, self.axis = (m, n), jitc.unit, mesh, axis

@@ -55,3 +55,26 @@ def make_mesh(devices: int | Sequence[Any] | None = None, axis_name: str = AXIS)
     if not isinstance(axis_name, str) or not axis_name:
         raise TypeError(f"make_mesh: axis_name must be a non-empty str, got {axis_name!r}.")
     return Mesh(np.asarray(devs, dtype=object), (axis_name,))
+
+
+def split_axis(who: str, mesh: Any, axis: str | None, populations: dict) -> tuple[str, int]:
+    """``(axis, devices)`` of the mesh axis a connection is split over, once checked.
+
+    ``populations`` maps a name (``'presynaptic'``, ...) to its size, each of which the
+    number of devices along the axis must divide. Raises TypeError / ValueError naming
+    ``who``, what was given and the fix.
+    """
+    if not isinstance(mesh, Mesh):
+        raise TypeError(f"{who}: mesh must be a jax.sharding.Mesh (see "
+                        f"brainsim.sharding.make_mesh), got {type(mesh).__name__}.")
+    axis = mesh.axis_names[0] if axis is None else axis
+    if axis not in mesh.axis_names:
+        raise ValueError(f"{who}: axis={axis!r} is not an axis of the mesh {mesh.axis_names}.")
+    D = mesh.shape[axis]
+    for what, k in populations.items():
+        if k % D:
+            raise ValueError(
+                f"{who}: the {what} population has {k} neurons, which a mesh of {D} devices "
+                f"does not divide ({k} % {D} = {k % D}). Use a mesh size that divides {k}.")
+    return axis, D
+
