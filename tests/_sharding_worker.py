@@ -35,26 +35,40 @@ COLLECTIVES = ("all-gather", "all-reduce", "collective-permute", "all-to-all", "
 
 
 class PoissonDelayNet(brainsim.DynamicsModule):
-    """Poisson input -> LIF with a 1.5 ms delay, LIF -> LIF with 1 ms, random initial V."""
+    """Poisson input -> LIF with a 1.5 ms delay, LIF -> LIF with 1 ms, random initial V.
 
-    def __init__(self, mesh=None):
+    With ``per_synapse=True`` every synapse has its own delay (0 to 2 ms) instead
+    (``HeteroDelayCSR``, or ``ShardedHeteroDelayCSR`` on a mesh).
+    """
+
+    def __init__(self, mesh=None, per_synapse=False):
         super().__init__(N)
         self.inp = neurons.PoissonSpike(N_IN, 40. * u.Hz)
         self.neu = neurons.LIF(N, tau=10. * u.ms, V_rest=-65. * u.mV, V_th=-50. * u.mV,
                                V_reset=-65. * u.mV, R=1. * u.Gohm,
                                V_initializer=init.Normal(-60. * u.mV, 3. * u.mV))
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(2 if per_synapse else 0)
         W_in = event.CSR.from_dense((rng.random((N_IN, N)) < 0.2) *
                                     rng.uniform(1., 3., (N_IN, N)).astype(np.float32) * u.nS)
-        W_rec = event.random_conn(N, N, prob=0.1, seed=3, weight=1. * u.nS)
-        if mesh is not None:
-            W_in, W_rec = sharding.ShardedCSR(W_in, mesh), sharding.ShardedCSR(W_rec, mesh)
+        W_rec = event.random_conn(N, N, prob=0.1, seed=4 if per_synapse else 3,
+                                  weight=1. * u.nS)
+        if per_synapse:
+            comms, delays = [], (None, None)
+            for W in (W_in, W_rec):
+                d = rng.integers(0, 21, W.indices.shape[0]) * 0.1 * u.ms
+                comms.append(projections.HeteroDelayCSR(W, d) if mesh is None else
+                             sharding.ShardedHeteroDelayCSR(W, d, mesh))
+        else:
+            if mesh is not None:
+                W_in, W_rec = sharding.ShardedCSR(W_in, mesh), sharding.ShardedCSR(W_rec, mesh)
+            comms = [lambda s: event.BinaryArray(s) @ W_in, lambda s: event.BinaryArray(s) @ W_rec]
+            delays = (1.5 * u.ms, 1. * u.ms)
         self.p_in = projections.AlignPostProj(
-            lambda s: event.BinaryArray(s) @ W_in, synapses.Expon(N, 5. * u.ms),
-            synapses.COBA(E=0. * u.mV), post=self.neu, pre=self.inp, delay=1.5 * u.ms)
+            comms[0], synapses.Expon(N, 5. * u.ms), synapses.COBA(E=0. * u.mV),
+            post=self.neu, pre=self.inp, delay=delays[0])
         self.p_rec = projections.AlignPostProj(
-            lambda s: event.BinaryArray(s) @ W_rec, synapses.Expon(N, 10. * u.ms),
-            synapses.COBA(E=-80. * u.mV), post=self.neu, pre=self.neu, delay=1. * u.ms)
+            comms[1], synapses.Expon(N, 10. * u.ms), synapses.COBA(E=-80. * u.mV),
+            post=self.neu, pre=self.neu, delay=delays[1])
 
     def update(self):
         self.inp()
@@ -129,43 +143,11 @@ def coba_hlo(conn: str = "csr") -> dict:
     return out
 
 
-class HeteroDelayNet(brainsim.DynamicsModule):
-    """Poisson input -> LIF and LIF -> LIF, every synapse with its own delay (0 to 2 ms)."""
-
-    def __init__(self, mesh=None):
-        super().__init__(N)
-        self.inp = neurons.PoissonSpike(N_IN, 40. * u.Hz)
-        self.neu = neurons.LIF(N, tau=10. * u.ms, V_rest=-65. * u.mV, V_th=-50. * u.mV,
-                               V_reset=-65. * u.mV, R=1. * u.Gohm,
-                               V_initializer=init.Normal(-60. * u.mV, 3. * u.mV))
-        rng = np.random.default_rng(2)
-        W_in = event.CSR.from_dense((rng.random((N_IN, N)) < 0.2) *
-                                    rng.uniform(1., 3., (N_IN, N)).astype(np.float32) * u.nS)
-        W_rec = event.random_conn(N, N, prob=0.1, seed=4, weight=1. * u.nS)
-        comms = []
-        for W in (W_in, W_rec):
-            d = rng.integers(0, 21, W.indices.shape[0]) * 0.1 * u.ms
-            comms.append(projections.HeteroDelayCSR(W, d) if mesh is None else
-                         sharding.ShardedHeteroDelayCSR(W, d, mesh))
-        self.p_in = projections.AlignPostProj(
-            comms[0], synapses.Expon(N, 5. * u.ms), synapses.COBA(E=0. * u.mV),
-            post=self.neu, pre=self.inp)
-        self.p_rec = projections.AlignPostProj(
-            comms[1], synapses.Expon(N, 10. * u.ms), synapses.COBA(E=-80. * u.mV),
-            post=self.neu, pre=self.neu)
-
-    def update(self):
-        self.inp()
-        self.p_in()
-        self.p_rec()
-        return self.neu(0. * u.nA)
-
-
 def hetero_delay_run(D: int | None) -> dict:
     brainsim.environ.set(dt=0.1 * u.ms)
     brainsim.random.seed(11)
     mesh = None if D is None else sharding.make_mesh(D)
-    net = brainsim.init_states(HeteroDelayNet(mesh))
+    net = brainsim.init_states(PoissonDelayNet(mesh, per_synapse=True))
     if mesh is not None:
         sharding.shard_model(net, mesh)
     r = Runner(net, monitors={"s": SpikeMonitor(net.neu), "V": StateMonitor(net.neu.V)},

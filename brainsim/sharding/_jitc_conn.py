@@ -87,7 +87,7 @@ class ShardedJITC:
             raise ValueError(f"ShardedJITC: rows offset={offset} .. {offset + m - 1} do not fit "
                              f"a spike vector of n_pre={n_pre}; expected 0 <= offset and "
                              f"offset + {m} <= n_pre.")
-        axis, D = split_axis("ShardedJITC", mesh, axis,
+        axis, _ = split_axis("ShardedJITC", mesh, axis,
                              {"presynaptic": n_pre, "postsynaptic": n})
         leaves, self._treedef = jax.tree_util.tree_flatten(jitc.with_data(
             *(split_unit(x)[0] for x in jitc.params)))
