@@ -7,7 +7,11 @@ into a GIF (headless): in the render process (the default; timed until the run r
 until the GIF is written) and in the calling thread (``process=False``, the file written
 when the run returns). Each is printed as an overhead against a compiled run alone.
 
-    python benchmarks/live_plot.py [--scale 1] [--refresh 10] [--repeats 5] [--json]
+``--example K`` also times the whole example script as a user runs it, K times each way
+(interleaved; wall time of the process, from its start to its exit with the GIF written):
+``examples/ei_coba_lif.py --json`` against ``... --json --live FILE.gif``.
+
+    python benchmarks/live_plot.py [--scale 1] [--refresh 10] [--repeats 5] [--example 5] [--json]
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import argparse
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,6 +41,8 @@ def main(argv=None):
     p.add_argument("--duration", type=float, default=1000., help="ms")
     p.add_argument("--refresh", type=float, default=10., help="ms")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--example", type=int, default=0, metavar="K",
+                   help="also time the example script K times each way (0: not)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
 
@@ -94,8 +101,25 @@ def main(argv=None):
     whole = {k: build_s + first[k] for k in first}
     print(f"build + first run: {whole['plain']:.2f} s without, {whole['live']:.2f} s with "
           f"LivePlot (file written); rate {res['spikes'].mean_rate().to_decimal(u.Hz):.1f} Hz")
+    script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "examples",
+                          "ei_coba_lif.py")
+    ex = {"plain": [], "live": []}
+    for _ in range(a.example):
+        for k, extra in (("plain", []), ("live", ["--live", os.path.join(out, "ex.gif")])):
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, script, "--json", "--scale", str(a.scale),
+                            "--duration", str(a.duration),
+                            "--refresh", str(a.refresh), *extra], check=True,
+                           stdout=subprocess.DEVNULL)
+            ex[k].append(time.perf_counter() - t0)
+    ex_med = {k: float(np.median(v)) for k, v in ex.items() if v}
+    if ex_med:
+        print(f"the example script (median of {a.example}): {ex_med['plain']:.2f} s without, "
+              f"{ex_med['live']:.2f} s with --live (GIF written): "
+              f"{100 * (ex_med['live'] / ex_med['plain'] - 1):+.1f}%")
     if a.json:
-        print(json.dumps({"n_neurons": n, "duration_ms": a.duration, "refresh_ms": a.refresh,
+        print(json.dumps({"example_s": ex_med, **({"example_overhead": ex_med["live"] /
+                                                   ex_med["plain"] - 1} if ex_med else {}),"n_neurons": n, "duration_ms": a.duration, "refresh_ms": a.refresh,
                           "frames": live.frames, "plain_s": med["plain"], "live_s": med["live"],
                           "live_file_written_s": med["live_file_written"],
                           "live_in_process_s": med["live_in_process"],

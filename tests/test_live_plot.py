@@ -1,4 +1,6 @@
 """plot.LivePlot: one frame per refresh, the same records as a run without it, clear errors."""
+import os
+
 import brainunit as u
 import numpy as np
 import pytest
@@ -86,6 +88,16 @@ def test_the_render_process_ends_with_its_liveplot_and_finishes_the_file_first(t
         assert im.n_frames == 4
 
 
+@pytest.mark.skipif(not hasattr(os, "SCHED_IDLE"), reason="SCHED_IDLE is Linux's")
+def test_frames_for_a_file_are_drawn_on_idle_cpu_time_only(tmp_path):
+    # started with the LivePlot, before any run: its imports overlap with the build
+    live = plot.LivePlot(refresh=5. * u.ms, path=tmp_path / "a.gif")
+    pid = live._proc._proc.pid
+    _run(10. * u.ms, live)
+    live.wait()          # the process has answered, so it set its policy long before
+    assert os.sched_getscheduler(pid) == os.SCHED_IDLE
+
+
 def test_messages_to_the_render_process_round_trip_without_pickle():
     arrays = [np.arange(5, dtype=np.float64), np.zeros((0,), np.int32),
               np.arange(6, dtype=np.float32).reshape(3, 2)]
@@ -118,15 +130,17 @@ def test_records_are_the_same_with_and_without_live_plotting(tmp_path):
 
 
 def test_the_raster_holds_every_spike_and_the_traces_every_sample(tmp_path):
-    live = plot.LivePlot(refresh=4. * u.ms, path=tmp_path / "r.gif", monitors=["spk", "V"],
-                         process=False)
-    res = _run(20. * u.ms, live)
+    live = plot.LivePlot(refresh=4. * u.ms, path=tmp_path / "r.gif", process=False)
+    res = _run(20. * u.ms, live)       # Vd: one sample in 3 steps, not aligned with chunks
     t, i = live._panels["spk"].whole[0].get_data()
     np.testing.assert_array_equal(i, res["spk"].i)
     np.testing.assert_array_equal(t, res["spk"].t.to_decimal(u.ms))
-    for k, line in enumerate(live._panels["V"].whole):
-        np.testing.assert_array_equal(line.get_xdata(), res["V"].t.to_decimal(u.ms))
-        np.testing.assert_array_equal(line.get_ydata(), res["V"].values[:, k].to_decimal(u.mV))
+    for name, values, unit in (("V", res["V"].values, u.mV), ("Vd", res["Vd"].values, u.mV),
+                               ("rate", res["rate"].rate[:, None], u.Hz)):
+        for k, line in enumerate(live._panels[name].whole):
+            np.testing.assert_array_equal(line.get_xdata(), res[name].t.to_decimal(u.ms))
+            np.testing.assert_allclose(line.get_ydata(), values[:, k].to_decimal(unit),
+                                       rtol=1e-6)
     # the y-range was widened to hold every sample
     lo, hi = live._panels["V"].ax.get_ylim()
     v = res["V"].values.to_decimal(u.mV)

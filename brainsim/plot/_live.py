@@ -17,7 +17,6 @@ import brainunit as u
 import matplotlib
 import numpy as np
 
-from ..runner import Rate, SpikeRecord, Trace
 from ._live_proc import RenderProcess
 from ._live_render import Renderer, check_writer
 
@@ -30,18 +29,6 @@ _FILE_BACKENDS = {"agg", "cairo", "pdf", "pgf", "ps", "svg", "template"}
 def _interactive() -> bool:
     backend = matplotlib.get_backend().lower()
     return backend not in _FILE_BACKENDS and "inline" not in backend
-
-
-def _arrays(rec: Any) -> tuple[np.ndarray, np.ndarray]:
-    """A chunk's record as (times in ms, values): spike indices, rates in Hz, or samples."""
-    if isinstance(rec, SpikeRecord):
-        return np.asarray(rec.t.to_decimal(u.ms), np.float64), np.asarray(rec.i)
-    if isinstance(rec, Rate):
-        return (np.asarray(rec.t.to_decimal(u.ms), np.float64),
-                np.asarray(rec.rate.to_decimal(u.Hz)))
-    v = rec.values
-    return (np.asarray(rec.t.to_decimal(u.ms), np.float64),
-            np.asarray(v.mantissa if isinstance(v, u.Quantity) else v))
 
 
 class LivePlot:
@@ -74,9 +61,11 @@ class LivePlot:
     process : bool
         Draw in a render process of its own (default): the run sends each
         chunk's records and goes on, so a frame costs the run almost nothing
-        while another core draws it. The file is complete after :meth:`wait`
-        (called at interpreter exit at the latest). ``False`` draws in the
-        calling thread, and the file is complete when the run returns.
+        while another core draws it. Frames for a file are drawn only on CPU
+        time the run leaves idle (``SCHED_IDLE`` on Linux), a window's at
+        ``nice 10``. The file is complete after :meth:`wait` (called at
+        interpreter exit at the latest). ``False`` draws in the calling thread,
+        and the file is complete when the run returns.
 
     After a run, ``frames`` is the number of frames drawn and ``path`` the file
     written (None for a window).
@@ -124,6 +113,11 @@ class LivePlot:
         self.path: str | None = None
         self._renderer: Renderer | None = None
         self._proc: RenderProcess | None = None
+        self._window = path is None and _interactive()
+        if process and not self._window:
+            # Frames for a file: start the render process now, so that its imports (~0.35 s
+            # of matplotlib) overlap with building and compiling the model, not the run.
+            self._proc = RenderProcess("agg", idle=True)
 
     @property
     def _panels(self) -> dict:
@@ -161,9 +155,15 @@ class LivePlot:
         if self.path is not None:
             check_writer(self.path)
         self._shown, self.frames = shown, 0
+        self._monitors, self._dt_ms = monitors, dt_ms
         if self.process:
+            if self._proc is not None and window != self._window:
+                self._proc.close()          # the backend changed since: window <-> file
+                self._proc = None
             if self._proc is None:
-                self._proc = RenderProcess(matplotlib.get_backend() if window else "agg")
+                self._window = window
+                self._proc = RenderProcess(matplotlib.get_backend() if window else "agg",
+                                           idle=not window)
             self._proc.send("start", {"layout": layout, "t0": t0_ms, "t1": t1_ms,
                                       "path": self.path, "figsize": list(self.figsize),
                                       "dpi": self.dpi, "fps": self.fps})
@@ -171,9 +171,9 @@ class LivePlot:
             self._renderer = Renderer(layout, t0_ms, t1_ms, self.path, self.figsize,
                                       self.dpi, self.fps)
 
-    def update(self, records: dict) -> None:
-        """Add one chunk's records (name -> SpikeRecord/Trace/Rate) and draw a frame."""
-        chunk = {k: _arrays(records[k]) for k in self._shown}
+    def update(self, rows: dict) -> None:
+        """Draw one chunk as a frame: ``{name: (the monitor's rows, their times in ms)}``."""
+        chunk = {k: self._monitors[k].arrays(*rows[k], self._dt_ms) for k in self._shown}
         if self.process:
             self._proc.send("frame", {"names": self._shown},
                             [a for k in self._shown for a in chunk[k]])

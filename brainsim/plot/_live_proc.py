@@ -114,13 +114,20 @@ class RenderProcess:
     ----------
     backend : str or None
         The matplotlib backend the process uses (the caller's, for a window).
+    idle : bool
+        Draw only on CPU time nothing else wants (Linux ``SCHED_IDLE``; elsewhere the
+        lowest priority). For frames that go to a file, which nobody watches during the
+        run: the simulation then keeps every core, and the file is finished from idle
+        time, after the run at the latest. A window's frames are drawn at ``nice 10``,
+        so that they keep up with the run when a core is free.
     """
 
-    def __init__(self, backend: str | None = None):
+    def __init__(self, backend: str | None = None, idle: bool = False):
         env = dict(os.environ)
         if backend is not None:
             env["MPLBACKEND"] = backend
-        self._proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)],
+        self._proc = subprocess.Popen([sys.executable, os.path.abspath(__file__)]
+                                      + (["--idle"] if idle else []),
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                       env=env)
         self._pending = 0
@@ -219,7 +226,10 @@ def _shutdown(proc: Any, q: queue.SimpleQueue, writer: threading.Thread) -> None
 if __name__ == "__main__":
     # When the cores are busy, the simulation goes first; the frames catch up after it.
     try:
-        os.nice(10)
+        if "--idle" in sys.argv[1:] and hasattr(os, "SCHED_IDLE"):
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        else:
+            os.nice(19 if "--idle" in sys.argv[1:] else 10)
     except OSError:
         pass
     # replies go to the real stdout; anything printed by matplotlib goes to stderr

@@ -181,12 +181,22 @@ class SpikeMonitor(_Monitor):
 
     def finish(self, data: Any, t: Any, dt: Any) -> SpikeRecord:
         """Decode the packed rows into a :class:`SpikeRecord` of events sorted by (step, neuron)."""
-        data = np.ascontiguousarray(data, np.uint8).reshape(len(t), -1)
+        steps, idx = self._decode(data, len(t))
+        return SpikeRecord(i=idx, t=t[steps], n=self._n, run_t=t, steps=steps)
+
+    def arrays(self, data: Any, t_ms: np.ndarray, dt_ms: float) -> tuple[np.ndarray, np.ndarray]:
+        """A chunk's packed rows as plain arrays to draw: (event times in ms, neuron indices)."""
+        steps, idx = self._decode(data, len(t_ms))
+        return t_ms[steps], idx
+
+    def _decode(self, data: Any, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """The (step, neuron) of every spike in ``n_steps`` packed rows, sorted by both."""
+        data = np.ascontiguousarray(data, np.uint8).reshape(n_steps, -1)
         if self._parts > 1:
             # per-part words -> the one-device layout (whole rows of 64-bit words)
-            bits = np.unpackbits(data.reshape(len(t), self._parts, -1), axis=2,
+            bits = np.unpackbits(data.reshape(n_steps, self._parts, -1), axis=2,
                                  bitorder="little")[:, :, :self._n // self._parts]
-            bits = bits.reshape(len(t), self._n)
+            bits = bits.reshape(n_steps, self._n)
             bits = np.pad(bits, ((0, 0), (0, (-self._n) % _WORD_BITS)))
             data = np.packbits(bits, axis=1, bitorder="little")
         # Find the 64-bit words that hold a spike (8x fewer elements to scan than bytes),
@@ -198,8 +208,7 @@ class SpikeMonitor(_Monitor):
         bits = np.unpackbits(data.reshape(-1, 8)[hit], axis=1, bitorder="little")
         flat = np.flatnonzero(bits.view(bool).reshape(-1))
         word, bit = hit[flat // _WORD_BITS], flat % _WORD_BITS
-        steps, idx = word // per_row, (word % per_row) * _WORD_BITS + bit
-        return SpikeRecord(i=idx, t=t[steps], n=self._n, run_t=t, steps=steps)
+        return word // per_row, (word % per_row) * _WORD_BITS + bit
 
 
 class StateMonitor(_Monitor):
@@ -294,6 +303,10 @@ class StateMonitor(_Monitor):
             return Trace(t, path=self.path, unit=self.unit)
         return Trace(t, u.maybe_decimal(u.Quantity(data, unit=self.unit)))
 
+    def arrays(self, data: Any, t_ms: np.ndarray, dt_ms: float) -> tuple[np.ndarray, np.ndarray]:
+        """A chunk's samples as plain arrays to draw: (times in ms, values in the unit)."""
+        return t_ms, np.asarray(data)
+
 
 class RateMonitor(_Monitor):
     """Record the population rate: the fraction of neurons that spiked in a step, over ``dt``.
@@ -313,3 +326,7 @@ class RateMonitor(_Monitor):
     def finish(self, data: Any, t: Any, dt: Any) -> Rate:
         """A :class:`Rate` in Hz: the fractions divided by ``dt``."""
         return Rate(t, np.asarray(data) / float(dt.to_decimal(u.second)) * u.Hz)
+
+    def arrays(self, data: Any, t_ms: np.ndarray, dt_ms: float) -> tuple[np.ndarray, np.ndarray]:
+        """A chunk's rates as plain arrays to draw: (times in ms, rates in Hz)."""
+        return t_ms, np.asarray(data) / (dt_ms * 1e-3)

@@ -317,7 +317,7 @@ class Runner:
             bufs, ys = _gathered(self._call(steps, i0, xs, self.progress))
             data = {**ys, **{k: _first_rows(b, plan[k][1]) for k, b in bufs.items()}}
         else:
-            data = self._run_chunked(steps, i0, xs, chunk, plan, streamed, dt, dt_ms)
+            data = self._run_chunked(steps, i0, xs, chunk, plan, streamed, dt_ms)
         t = (i0 + np.arange(steps)) * dt_ms * u.ms
         records = {}
         for k, m in self.monitors.items():
@@ -328,7 +328,7 @@ class Runner:
         return RunResult(t, records)
 
     def _run_chunked(self, steps: int, i0: int, xs: tuple, chunk: int, plan: dict,
-                     streamed: set, dt: Any, dt_ms: float) -> dict:
+                     streamed: set, dt_ms: float) -> dict:
         """Run in chunks, each with one host transfer of its records; stream or show them.
 
         A chunk is dispatched before the previous one is written out or drawn, so the host
@@ -354,7 +354,7 @@ class Runner:
                                          _first_rows(bufs[k], _samples(i0 + a, c, m.every)[1]))
                     (sinks[k].write if k in streamed else kept[k].append)(rows[k])
                 if live is not None:
-                    live.update(self._chunk_records(rows, i0 + a, c, dt, dt_ms))
+                    live.update(self._chunk_rows(rows, i0 + a, c, dt_ms))
                 if bar:
                     bar.update(a + c)
 
@@ -374,16 +374,18 @@ class Runner:
                 live.finish()
         return {k: np.concatenate(v) for k, v in kept.items()}
 
-    def _chunk_records(self, rows: dict, i0: int, n: int, dt: Any, dt_ms: float) -> dict:
-        """The records of steps ``i0 .. i0+n-1`` alone, as the run would return them."""
-        t = (i0 + np.arange(n)) * dt_ms * u.ms
+    def _chunk_rows(self, rows: dict, i0: int, n: int, dt_ms: float) -> dict:
+        """Steps ``i0 .. i0+n-1``: each kept monitor's rows with their times (ms), for drawing.
+
+        Plain arrays, not records: building a record's quantities costs more per chunk
+        than the chunk's drawing data is worth to the run.
+        """
         out = {}
         for k, m in self.monitors.items():
             if m.path is not None:
                 continue     # a streamed trace is read from its file after the run
             first, count = _samples(i0, n, m.every)
-            tk = t if m.every == 1 else (first + np.arange(count)) * (m.every * dt_ms) * u.ms
-            out[k] = m.finish(rows[k], tk, dt)
+            out[k] = (rows[k], (first + np.arange(count)) * (m.every * dt_ms))
         return out
 
     def _set_time(self, t_ms: float) -> None:
