@@ -129,3 +129,62 @@ def test_hetero_delay_with_units_equals_ring_buffer_delay(delay):
     ref = run(False)
     assert ref.max() > 0
     np.testing.assert_allclose(run(True), ref, rtol=1e-6, atol=1e-7)
+
+
+# -- SpikeHistory: one buffer per population, read at several delays ----------------------
+
+class _Taps(brainsim.DynamicsModule):
+    """Poisson spikes into one DeltaProj per delay: through one history or a buffer each."""
+
+    def __init__(self, delays_ms, shared, n=5):
+        super().__init__(n)
+        self.src = brainsim.neurons.PoissonSpike(n, 2000. * u.Hz)
+        self.sinks = [Sink(n) for _ in delays_ms]
+        W = jnp.asarray(np.random.default_rng(1).random((n, n)), jnp.float32)
+        self.hist = projections.SpikeHistory(self.src, max(delays_ms) * u.ms) if shared else None
+        self.projs = [projections.DeltaProj(W, post=s, pre=self.hist.at(d * u.ms))
+                      if shared else projections.DeltaProj(W, post=s, pre=self.src,
+                                                            delay=d * u.ms)
+                      for s, d in zip(self.sinks, delays_ms)]
+
+    def update(self):
+        if self.hist is not None:
+            self.hist()
+        for p in self.projs:
+            p()
+        self.src()
+        return [s() for s in self.sinks]
+
+
+@pytest.mark.parametrize("delays_ms", [[0.1], [0.1, 0.3, 0.7], [0., 0.5, 0.5, 1.2]])
+def test_spike_history_taps_equal_a_delay_buffer_per_projection(delays_ms):
+    outs = []
+    for shared in (True, False):
+        brainsim.random.seed(4)
+        with brainsim.environ.context(dt=0.1 * u.ms):
+            net = brainsim.init_states(_Taps(delays_ms, shared))
+            outs.append(brainsim.for_loop(lambda: net(), length=40))
+    assert float(jnp.sum(outs[0][0])) > 0
+    for a, b in zip(*outs):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_spike_history_refuses_misuse():
+    src = brainsim.neurons.PoissonSpike(3, 10. * u.Hz)
+    with pytest.raises(TypeError, match="pre must be a neuron population"):
+        projections.SpikeHistory(np.zeros(3), 1. * u.ms)
+    with pytest.raises(ValueError, match="max_delay must be a time"):
+        projections.SpikeHistory(src, 1.)
+    with brainsim.environ.context(dt=0.1 * u.ms):
+        h = brainsim.init_states(projections.SpikeHistory(src, 0.5 * u.ms))
+        brainsim.init_states(src)
+        with pytest.raises(ValueError, match="delay must be a time"):
+            h.at(2)
+        with pytest.raises(ValueError, match="longer than its max_delay"):
+            brainsim.for_loop(lambda: (h(), h.at(0.6 * u.ms).get_spike())[1], length=2)
+        # read before the history was called in the step: the spikes would come a step late
+        with pytest.raises(ValueError, match="was read before it was called in this step"):
+            brainsim.for_loop(lambda: (h.at(0.2 * u.ms).get_spike(), h())[0], length=2)
+    with brainsim.environ.context(dt=0.2 * u.ms):
+        with pytest.raises(ValueError, match="sized at init_states for dt="):
+            brainsim.for_loop(lambda: (h(), h.at(0.2 * u.ms).get_spike())[1], length=2)

@@ -38,11 +38,40 @@ def test_merging_gives_one_state_per_population_and_receptor_and_delays_follow_d
     for (post, pre), d in net.delays_ms.items():
         assert fln[post, pre] > 0
         assert d == pytest.approx(max(0.1, round(data["dist"][post, pre] / 3.5 / 0.1) * 0.1))
-    # every inter-areal projection goes E(pre area) -> E(post area) with that delay
-    for p in net.inter:
-        a, b = net.E.index(p.post), net.E.index(p.pre)
-        assert float(p.delay.delay.to_decimal(u.ms)) == pytest.approx(net.delays_ms[(a, b)])
+    # every inter-areal projection goes E(pre area) -> E(post area) with that delay: read from
+    # the pre area's one spike history, or (shared_delays=False) through a buffer of its own
+    own = brainsim.init_states(model.MultiArea(data, 16, 4, n_areas=k, shared_delays=False))
+    assert len(net.history) == k and own.history == []
+    for p, q, (a, b) in zip(net.inter, own.inter, net.inter_pairs):
+        assert net.E.index(p.post) == a and p.pre.history is net.history[b]
+        assert p.delay is None
+        assert float(p.pre.delay.to_decimal(u.ms)) == pytest.approx(net.delays_ms[(a, b)])
+        assert own.E.index(q.post) == a and own.E.index(q.pre) == b
+        assert float(q.delay.delay.to_decimal(u.ms)) == pytest.approx(net.delays_ms[(a, b)])
         assert p.comm.shape == (16, 16)
+    for b, h in enumerate(net.history):
+        longest = max(d for (a, bb), d in net.delays_ms.items() if bb == b)
+        assert float(h.max_delay.to_decimal(u.ms)) == pytest.approx(longest)
+
+
+def test_one_spike_history_per_area_gives_the_spikes_of_a_buffer_per_projection():
+    data = model.load_data(shared_data_dir("macaque-29-areas"))
+    runs = []
+    for shared in (True, False):
+        brainsim.environ.set(dt=0.1 * u.ms)
+        brainsim.random.seed(0)
+        net = brainsim.init_states(model.MultiArea(data, 40, 10, n_areas=4,
+                                                   shared_delays=shared))
+        pulse = lambda t: 15. * u.mV        # noqa: E731
+        res = brainsim.run(net, 30. * u.ms, inputs=pulse, progress=False,
+                           monitors={f"E{a}": brainsim.runner.SpikeMonitor(net.E[a])
+                                     for a in range(4)})
+        runs.append([(np.asarray(res[f"E{a}"].steps), np.asarray(res[f"E{a}"].i))
+                     for a in range(4)])
+    assert sum(len(i) for _, i in runs[0][1:]) > 0      # spikes reached the other areas
+    for (s1, i1), (s2, i2) in zip(*runs):
+        np.testing.assert_array_equal(s1, s2)
+        np.testing.assert_array_equal(i1, i2)
 
 
 def test_rank_corr_matches_the_closed_form_without_ties_and_handles_ties():

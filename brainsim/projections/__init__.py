@@ -5,6 +5,7 @@ from ._base import Projection, apply_comm
 from ._delay import Delay, HeteroDelayCSR, delay_steps
 from ._delta import CurrentProj, DeltaProj
 from ._gap import GapJunction
+from ._history import SpikeHistory
 
 __all__ = ["Projection", "AlignPostProj", "AlignPreProj", "DeltaProj", "CurrentProj", "GapJunction", "Delay",
-           "HeteroDelayCSR", "delay_steps", "apply_comm"]
+           "SpikeHistory", "HeteroDelayCSR", "delay_steps", "apply_comm"]

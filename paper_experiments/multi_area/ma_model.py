@@ -14,6 +14,12 @@ the ``Expon`` jump is ``J tau_m / tau_syn``. They scale as 1 / n_E (reference si
 ``merge=True`` lets every projection onto one population share the synapse state of its receptor
 (AlignPost sharing: 29 areas x 2 populations x 2 receptors = 116 states); ``merge=False`` gives
 every projection its own (116 + one per nonzero FLN entry).
+
+``shared_delays=True`` (the default) keeps one spike history per E population
+(``projections.SpikeHistory``, as long as its longest outgoing delay), read by each of its
+inter-areal projections at its own delay: 29 buffers. ``False`` gives every delayed projection
+its own ring buffer (``delay=``): 536 buffers holding copies of the same spikes. Both give the
+same spikes.
 """
 from __future__ import annotations
 
@@ -57,7 +63,8 @@ class MultiArea(brainsim.DynamicsModule):
     """
 
     def __init__(self, data: dict, n_e: int = 1600, n_i: int = 400, merge: bool = True,
-                 seed: int = 0, n_areas: int | None = None, params: dict | None = None):
+                 seed: int = 0, n_areas: int | None = None, params: dict | None = None,
+                 shared_delays: bool = True):
         P = dict(PARAMS, **(params or {}))
         k = n_areas or len(data["areas"])
         super().__init__(k * (n_e + n_i))
@@ -74,6 +81,8 @@ class MultiArea(brainsim.DynamicsModule):
         rng_seed = iter(range(seed * 100003, seed * 100003 + 10 ** 5))
 
         def proj(pre, post, n_pre, n_post, prob, J, tau_m, tau_s, delay=None):
+            if shared_delays and delay is not None:
+                pre, delay = self.history[self.E.index(pre)].at(delay), None
             W = event.random_conn(n_pre, n_post, prob=prob, seed=next(rng_seed),
                                   weight=np.float32(J * scale * tau_m / tau_s) * u.mV)
             return projections.AlignPostProj(
@@ -89,6 +98,12 @@ class MultiArea(brainsim.DynamicsModule):
                       proj(E, I, n_e, n_i, p, g * P["wIE"], 10., te),
                       proj(I, E, n_i, n_e, p, -P["wEI"], 20., ti),
                       proj(I, I, n_i, n_i, p, -P["wII"], 10., ti)]
+        steps = np.maximum(1, np.round(dist / P["speed"] / dt_ms)).astype(int)
+        inter_pairs = [(a, b) for a in range(k) for b in range(k) if a != b and fln[a, b] > 0]
+        # one spike history per E population, as long as its longest outgoing delay
+        self.history = [projections.SpikeHistory(
+            self.E[b], max([steps[a, b] for a, bb in inter_pairs if bb == b], default=0)
+            * dt_ms * u.ms) for b in range(k)] if shared_delays else []
         delays = {}
         for a in range(k):            # post
             g = 1. + P["alpha"] * hier[a]
@@ -97,14 +112,16 @@ class MultiArea(brainsim.DynamicsModule):
                     continue
                 # the FLN-weighted drive of the delta model (p = 0.1, weight FLN muEE)
                 # with connection probability FLN instead: the same mean input
-                steps = max(1, int(round(dist[a, b] / P["speed"] / dt_ms)))
-                delays[(a, b)] = steps * dt_ms
+                delays[(a, b)] = steps[a, b] * dt_ms
                 inter.append(proj(self.E[b], self.E[a], n_e, n_e, min(1., fln[a, b]),
-                                  g * P["muEE"] * p, 20., te, delay=steps * dt_ms * u.ms))
+                                  g * P["muEE"] * p, 20., te, delay=steps[a, b] * dt_ms * u.ms))
         self.local, self.inter = local, inter
+        self.inter_pairs = list(delays)          # (post area, pre area) of each of self.inter
         self.delays_ms = delays
 
     def update(self, pulse=0. * u.mV):
+        for h in self.history:        # last step's spikes, before the projections read them
+            h()
         for pr in self.local:
             pr()
         for pr in self.inter:

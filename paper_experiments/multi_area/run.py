@@ -44,17 +44,23 @@ PULSE_MV = 15.
 CHUNK_MS = 25.   # the run goes in chunks of this length (one compilation)
 
 
-def build(data, cfg, merge, seed):
+def build(data, cfg, merge, seed, shared_delays=True):
     brainsim.random.seed(seed)
-    net = MultiArea(data, cfg["n_e"], cfg["n_i"], merge=merge, seed=seed, n_areas=cfg["areas"])
+    net = MultiArea(data, cfg["n_e"], cfg["n_i"], merge=merge, seed=seed, n_areas=cfg["areas"],
+                    shared_delays=shared_delays)
     return brainsim.init_states(net)
 
 
-def simulate(data, cfg, merge, seed, dt=0.1):
+def delay_buffers(net) -> int:
+    """The spike buffers of the delays: one per spike history, or one per delayed projection."""
+    return len(net.history) + sum(p.delay is not None for p in net.local + net.inter)
+
+
+def simulate(data, cfg, merge, seed, dt=0.1, shared_delays=True):
     """Build and run once; returns the spikes per area, timings and state sizes."""
     brainsim.environ.set(dt=dt * u.ms)
     t0 = time.perf_counter()
-    net = build(data, cfg, merge, seed)
+    net = build(data, cfg, merge, seed, shared_delays)
     t_build = time.perf_counter() - t0
     on, off = cfg["onset"], cfg["onset"] + cfg["pulse"]
 
@@ -82,7 +88,8 @@ def simulate(data, cfg, merge, seed, dt=0.1):
     syn = synapse_states(net)
     return dict(net=net, spikes=spikes, build_s=t_build, compile_s=compile_s,
                 run_s=t_run, run_net_s=t_run - compile_s, syn_states=syn["count"], syn_bytes=syn["bytes"],
-                state_bytes=state_bytes(net), n_proj=len(net.local) + len(net.inter))
+                state_bytes=state_bytes(net), n_proj=len(net.local) + len(net.inter),
+                delay_buffers=delay_buffers(net))
 
 
 def rates(spikes, n, duration, bin_ms=5., dt=0.1):
@@ -173,19 +180,21 @@ def brian2_compile(net, cfg, tmp, dt=0.1):
     dl = {"e": [], "i": []}
     index = {id(p): (a, "E") for a, p in enumerate(net.E)}
     index.update({id(p): (a, "I") for a, p in enumerate(net.I)})
-    for pr in net.local + net.inter:
+    pairs = [None] * len(net.local) + net.inter_pairs
+    for pr, pair in zip(net.local + net.inter, pairs):
         W = pr.comm
         ip = np.asarray(W.indptr)
         rows = np.repeat(np.arange(W.shape[0]), np.diff(ip))
         cols = np.asarray(W.indices)
         wt = np.asarray(u.get_mantissa(W.data), np.float64) * np.ones(len(cols))
-        a_pre, k_pre = index[id(pr.pre)]
+        # an inter-areal projection reads E(pre area), through its spike history or a delay
+        a_pre, k_pre = (pair[1], "E") if pair else index[id(pr.pre)]
         a_post, k_post = index[id(pr.post)]
         rec = "e" if k_pre == "E" else "i"
         pre[rec].append(rows + (off_e(a_pre) if k_pre == "E" else off_i(a_pre)))
         post[rec].append(cols + (off_e(a_post) if k_post == "E" else off_i(a_post)))
         w[rec].append(wt * 1.0)
-        d = 0. if pr.delay is None else net.delays_ms[(a_post, a_pre)]
+        d = 0. if pair is None else net.delays_ms[pair]
         dl[rec].append(np.full(len(cols), d))
     n = k * (ne + ni)
     tau = np.zeros(n)
@@ -247,6 +256,9 @@ def build_parser():
     p.add_argument("--n-e", type=int, default=None, help="E neurons per area (overrides the preset)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--no-brian2", action="store_true", help="skip the Brian2 comparison")
+    p.add_argument("--delays", choices=("shared", "per-projection"), default="shared",
+                   help="one spike history per E population read at each projection's delay "
+                        "(default), or a ring buffer per delayed projection")
     p.add_argument("--out", default=str(HERE), help="folder for the PNG")
     p.add_argument("--json", action="store_true", help="print one JSON line last")
     return p
@@ -265,10 +277,11 @@ def main(argv=None):
     t_start = time.perf_counter()
     runs = {}
     for merge in (True, False):
-        r = simulate(data, cfg, merge, args.seed)
+        r = simulate(data, cfg, merge, args.seed, shared_delays=args.delays == "shared")
         runs[merge] = r
         print(f"{'merged' if merge else 'unmerged':9s}: {r['n_proj']} projections, "
-              f"{r['syn_states']} synapse states ({r['syn_bytes'] / 2**20:.2f} MiB; all states "
+              f"{r['syn_states']} synapse states ({r['syn_bytes'] / 2**20:.2f} MiB), "
+              f"{r['delay_buffers']} delay buffers ({args.delays}; all states "
               f"{r['state_bytes'] / 2**20:.1f} MiB), build {r['build_s']:.1f} s, compile "
               f"{r['compile_s']:.1f} s, run {r['run_s']:.1f} s", file=log, flush=True)
     m, um = runs[True], runs[False]
@@ -306,7 +319,8 @@ def main(argv=None):
              f"{cfg['onset']:.0f} ms; Spearman {rho:.2f}")
     summary = dict(
         experiment="multi_area", preset=args.preset, areas=k, n_e=cfg["n_e"], n_i=cfg["n_i"],
-        duration_ms=cfg["duration"], projections=m["n_proj"],
+        duration_ms=cfg["duration"], projections=m["n_proj"], delays=args.delays,
+        delay_buffers=m["delay_buffers"],
         merged_states=m["syn_states"], unmerged_states=um["syn_states"],
         merged_syn_mib=round(m["syn_bytes"] / 2**20, 3), unmerged_syn_mib=round(um["syn_bytes"] / 2**20, 3),
         merged_state_mib=round(m["state_bytes"] / 2**20, 2),
