@@ -102,3 +102,15 @@ def test_smoke_run_json_merged_equals_unmerged(tmp_path):
     assert res["same_spikes"] is True and sum(res["spikes_per_area"]) > 0
     assert res["brainsim_compile_s"] > 0
     assert res["brian2_compile_s"] is None and "skipped" in res["brian2_note"]
+
+
+def test_onset_latency_is_the_first_bin_above_baseline():
+    run = load_module("multi_area", "run")
+    centres = np.arange(20) * 5. + 2.5                 # 5-ms bins, onset at 50 ms
+    r = np.ones((3, 20))
+    r[0, 12:] = 40.                                    # rises in the bin at 62.5 ms
+    r[1, 16:] = 40.                                    # at 82.5 ms
+    lat = run.onset_latencies(r, centres, 50.)
+    # the 3-bin smoothing lifts the bin before the rise above threshold (1 + 39/3 > 6)
+    assert lat[0] == pytest.approx(62.5 - 5. - 50.) and lat[1] == pytest.approx(82.5 - 5. - 50.)
+    assert np.isnan(lat[2])                            # never rose

@@ -111,6 +111,21 @@ def latencies(r, centres, onset):
     return centres[after][peak] - onset
 
 
+def onset_latencies(r, centres, onset, k_sd=5., min_rise_hz=5.):
+    """Per area: the first time after the onset at which the smoothed rate exceeds its baseline
+    by ``k_sd`` standard deviations and ``min_rise_hz``, minus the onset (ms; NaN if never).
+
+    The peak time of a long pulse's response falls anywhere in its plateau; the time the
+    response starts is what travels along the hierarchy.
+    """
+    before, after = centres < onset, centres >= onset
+    smooth = np.apply_along_axis(lambda x: np.convolve(x, np.ones(3) / 3, "same"), 1, r)
+    base, sd = smooth[:, before].mean(1), smooth[:, before].std(1)
+    over = smooth[:, after] > (base + np.maximum(k_sd * sd, min_rise_hz))[:, None]
+    first = np.where(over.any(1), over.argmax(1), -1)
+    return np.where(first >= 0, centres[after][np.maximum(first, 0)] - onset, np.nan)
+
+
 def raster_key(spikes, dt=0.1):
     """Per area: the (step, neuron) pairs of the spikes."""
     return [np.stack([np.round(s[:, 0] / dt), s[:, 1]], 1).astype(np.int64) for s in spikes]
@@ -290,11 +305,18 @@ def main(argv=None):
     r, centres = rates(m["spikes"], cfg["n_e"], cfg["duration"])
     lat = latencies(r, centres, cfg["onset"])
     rho = rank_corr(lat[1:], hier[1:])         # V1 (the stimulated area) excluded
+    onset_lat = onset_latencies(r, centres, cfg["onset"])
+    resp = np.isfinite(onset_lat[1:])           # the areas whose rate rose at all
+    rho_onset = rank_corr(onset_lat[1:][resp], hier[1:][resp]) if resp.sum() > 2 else float("nan")
     base = r[:, centres < cfg["onset"]].mean(axis=1)
     peak = r[:, centres >= cfg["onset"]].max(axis=1)
-    print(f"{'area':6s} {'hier':>5s} {'base Hz':>8s} {'peak Hz':>8s} {'latency ms':>10s}", file=log)
+    print(f"{'area':6s} {'hier':>5s} {'base Hz':>8s} {'peak Hz':>8s} {'latency ms':>10s} "
+          f"{'onset ms':>9s}", file=log)
     for a in range(k):
-        print(f"{names[a]:6s} {hier[a]:5.2f} {base[a]:8.2f} {peak[a]:8.2f} {lat[a]:10.1f}", file=log)
+        print(f"{names[a]:6s} {hier[a]:5.2f} {base[a]:8.2f} {peak[a]:8.2f} {lat[a]:10.1f} "
+              f"{onset_lat[a]:9.1f}", file=log)
+    print(f"Spearman(onset latency, hierarchy) over the {int(resp.sum())} other areas whose "
+          f"rate rose: {rho_onset:.3f}", file=log)
     print(f"Spearman(latency, hierarchy) over areas 2..{k}: {rho:.3f}; merged and unmerged "
           f"spikes identical: {same}", file=log)
     b2, b2_note = None, None
@@ -330,6 +352,9 @@ def main(argv=None):
         same_spikes=bool(same), spikes_per_area=n_sp,
         hierarchy_latency_spearman=round(rho, 4) if np.isfinite(rho) else None,
         latency_ms=[round(float(x), 1) for x in lat],
+        onset_latency_ms=[None if not np.isfinite(x) else round(float(x), 1) for x in onset_lat],
+        hierarchy_onset_latency_spearman=round(rho_onset, 4) if np.isfinite(rho_onset) else None,
+        responding_areas=int(resp.sum()) + 1,
         brainsim_compile_s=round(m["compile_s"], 2),
         brian2_compile_s=None if b2 is None else round(b2["compile_s"], 2), brian2_note=b2_note,
         png=png, machine=f"{platform.machine()} {os.cpu_count()} cpu, {jax.default_backend()}",
