@@ -154,3 +154,19 @@ def test_clip_reaches_the_optimiser(clip):
         assert moved < 1e-5
     else:
         assert moved > 5e-3
+
+
+def test_bad_warmup_and_clip_are_refused():
+    """A negative warm-up, one as long as the cosine decay, and a clip norm <= 0 are refused
+    with the argument's name."""
+    run = load_module("working_memory", "run")
+    with pytest.raises(ValueError, match="warmup_steps"):
+        run._schedule(1e-2, warmup_steps=-1)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        run._schedule(1e-2, decay_steps=10, warmup_steps=10)
+    cfg = dict(run.PRESETS["smoke"])
+    with brainsim.environ.context(dt=cfg["dt"] * u.ms):
+        task = run.make_task(cfg, "spiking")
+        net = model.SpikingWM(task.n_inputs, seed=0)
+        with pytest.raises(ValueError, match="clip"):
+            run.Trainer(net, task, 1e-2, 8, {}, clip=0.)

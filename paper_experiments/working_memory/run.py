@@ -26,8 +26,8 @@ through a 1,000 ms readout filter, draws the adaptation time constants in 500-30
 the recurrent network at the paper's 1e-3 on a cosine decay to 0. The slow filter carries the
 evidence of the start of the test phase to its end: as the test stimulus goes on it adapts the
 neurons the sample left alone too, and the match / non-match difference fades (with the 100 ms
-filter the readout of the last 100 ms alone was right on 61 % of the trials, 87 % with 1 s); with the ``--quick`` settings (100 ms, 100-3000 ms,
-3e-4 constant) ``--full`` stopped at 88.7 %. Nearly all remaining errors are non-matches 45
+filter the readout of the last 100 ms alone was right on 61 % of the trials, 87 % with 1 s).
+With the ``--quick`` settings (100 ms, 100-3000 ms, 3e-4 constant) ``--full`` stopped at 88.7 %. Nearly all remaining errors are non-matches 45
 degrees from the sample (about half right). ``--lr-schedule``, ``--tau-i2``, ``--a2``,
 ``--tau-out``, ``--in-scale``, ``--readout``, ``--readout-lr``, ``--warmup`` and ``--clip``
 rerun the tries listed in the README.
@@ -102,6 +102,10 @@ def _schedule(rate, decay_steps=None, warmup_steps=0):
     The cosine decay stops the swing of the last epochs (at a constant rate the ``--full`` test
     accuracy moved 84-89 % between epochs).
     """
+    if warmup_steps < 0 or (decay_steps and warmup_steps >= decay_steps):
+        raise ValueError(f"warmup_steps must be >= 0 and below the {decay_steps} training steps "
+                         f"of the cosine decay; got {warmup_steps}. How to fix: e.g. --warmup 50, "
+                         "or --warmup 0 for none.")
     if decay_steps and warmup_steps:
         return optax.warmup_cosine_decay_schedule(0., rate, warmup_steps, decay_steps, 0.)
     if decay_steps:
@@ -126,6 +130,9 @@ class Trainer:
                       if not isinstance(s, brainsim.ParamState)}
         # the readout may learn faster than the recurrent network (readout_lr)
         ro = readout_lr or lr
+        if clip is not None and not clip > 0:
+            raise ValueError(f"clip must be a positive gradient norm, got {clip!r}. How to fix: "
+                             "e.g. --clip 1, or leave --clip out for no clipping.")
         lr, ro = (_schedule(r, decay_steps, warmup_steps) for r in (lr, ro))
         tx = optax.multi_transform(
             {"net": optax.adam(lr), "readout": optax.adam(ro)},
