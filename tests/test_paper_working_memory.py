@@ -103,3 +103,70 @@ def test_cosine_schedule_stops_the_updates_at_its_end(schedule):
         assert moved(first, second) == 0.
     else:
         assert moved(first, second) > 1e-4
+
+
+def test_exc_readout_sees_only_the_e_neurons():
+    """readout="exc": the readout's weights are 80 x 2 and the I neurons' spikes do not reach
+    it; a readout other than "all" or "exc" is refused with the two choices."""
+    net = model.SpikingWM(24, readout="exc")
+    assert net.r2o.weight.value.shape == (80, 2)
+    assert model.SpikingWM(24).r2o.weight.value.shape == (100, 2)
+    with pytest.raises(ValueError, match="'all'.*'exc'"):
+        model.SpikingWM(24, readout="inh")
+
+
+@pytest.mark.parametrize("decay", [None, 10])
+def test_warmup_starts_the_rate_at_zero(decay):
+    """With a warm-up the rate is 0 at the first step and reaches the peak at its end (then
+    stays, or decays on the cosine); without one it is the constant rate."""
+    run = load_module("working_memory", "run")
+    sched = run._schedule(1e-2, decay_steps=decay, warmup_steps=4)
+    assert float(sched(0)) == 0.
+    assert float(sched(2)) == pytest.approx(5e-3)
+    assert float(sched(4)) == pytest.approx(1e-2)
+    if decay:
+        assert float(sched(10)) == pytest.approx(0., abs=1e-9)
+    else:
+        assert float(sched(100)) == pytest.approx(1e-2)
+    assert run._schedule(1e-2) == 1e-2
+
+
+@pytest.mark.parametrize("clip", [None, 1e-12])
+def test_clip_reaches_the_optimiser(clip):
+    """Trainer(clip=c) clips the gradient's global norm before Adam: at c = 1e-12 the clipped
+    gradient is far below Adam's eps (1e-8), so the first step barely moves the parameters;
+    unclipped, Adam's first step moves some parameter by about the rate."""
+    run = load_module("working_memory", "run")
+    cfg = dict(run.PRESETS["smoke"])
+    with brainsim.environ.context(dt=cfg["dt"] * u.ms):
+        task = run.make_task(cfg, "spiking")
+        net = model.SpikingWM(task.n_inputs, in_scale=cfg["in_scale"], seed=0)
+        regs = {"fr": (2. * u.Hz, 0.1), "mem": (-2., 0.4, 0.01)}
+        tr = run.Trainer(net, task, 1e-2, 8, regs, readout_lr=1e-2, clip=clip)
+        params = lambda: {k: np.asarray(s.value) for k, s in net.states().items()
+                          if isinstance(s, brainsim.ParamState)}
+        before = params()
+        trials = task.sample(8, seed=0)
+        tr.step(jnp.asarray(trials.x), jnp.asarray(trials.labels))
+        after = params()
+    moved = max(float(np.abs(before[k] - after[k]).max()) for k in before)
+    if clip:
+        assert moved < 1e-5
+    else:
+        assert moved > 5e-3
+
+
+def test_bad_warmup_and_clip_are_refused():
+    """A negative warm-up, one as long as the cosine decay, and a clip norm <= 0 are refused
+    with the argument's name."""
+    run = load_module("working_memory", "run")
+    with pytest.raises(ValueError, match="warmup_steps"):
+        run._schedule(1e-2, warmup_steps=-1)
+    with pytest.raises(ValueError, match="warmup_steps"):
+        run._schedule(1e-2, decay_steps=10, warmup_steps=10)
+    cfg = dict(run.PRESETS["smoke"])
+    with brainsim.environ.context(dt=cfg["dt"] * u.ms):
+        task = run.make_task(cfg, "spiking")
+        net = model.SpikingWM(task.n_inputs, seed=0)
+        with pytest.raises(ValueError, match="clip"):
+            run.Trainer(net, task, 1e-2, 8, {}, clip=0.)

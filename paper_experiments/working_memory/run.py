@@ -21,8 +21,16 @@ readout learns at 1e-2 and the recurrent network at 3e-4 (the paper: 1e-3 for al
 weights are initialised 3.5x larger (KaimingNormal scale 5 instead of 0.4) and the readout
 filter is 100 ms (10 ms in the paper): both raise the spike count the decision is read from;
 the regularisers are weak (0.1 and 0.01), because a strong lower membrane bound undoes the
-adaptation that carries the memory. ``--lr-schedule cosine``, ``--tau-i2`` and ``--a2`` rerun the
-settings tried to lift the ``--full`` spiking accuracy above 90 % (none did; see the README).
+adaptation that carries the memory. ``--full`` (the paper's 1-s delay) also reads the answer
+through a 1,000 ms readout filter, draws the adaptation time constants in 500-3000 ms and trains
+the recurrent network at the paper's 1e-3 on a cosine decay to 0. The slow filter carries the
+evidence of the start of the test phase to its end: as the test stimulus goes on it adapts the
+neurons the sample left alone too, and the match / non-match difference fades (with the 100 ms
+filter the readout of the last 100 ms alone was right on 61 % of the trials, 87 % with 1 s).
+With the ``--quick`` settings (100 ms, 100-3000 ms, 3e-4 constant) ``--full`` stopped at 88.7 %. Nearly all remaining errors are non-matches 45
+degrees from the sample (about half right). ``--lr-schedule``, ``--tau-i2``, ``--a2``,
+``--tau-out``, ``--in-scale``, ``--readout``, ``--readout-lr``, ``--warmup`` and ``--clip``
+rerun the tries listed in the README.
 
 Rate network (``wm_model.RateWM``): the same 80 E + 20 I layout with Dale's law and ReLU
 units (tau 100 ms) on the rate version of the same task (the expected spike probabilities,
@@ -69,10 +77,14 @@ PRESETS = {
                   batch=64,
                   n_test=512, lr=3e-4, readout_lr=1e-2, rate_lr=3e-3, tau_out=100., in_scale=5.),
     # the paper's task (500 / 500 / 1000 / 500 ms) and training size (5 epochs of 64 x 100
-    # trials), at dt = 5 ms instead of 1 ms (see the README)
+    # trials), at dt = 5 ms instead of 1 ms (see the README); for the 1-s delay the spiking
+    # network reads its answer through a 1-s readout filter, draws its adaptation time
+    # constants in 500-3000 ms and learns at the paper's 1e-3 on a cosine decay (issue 15:
+    # 91.3 % against 88.7 % with the --quick settings tau_out 100, 100-3000 ms, 3e-4 constant)
     "full": dict(dt=5., rate_dt=10., rate_epochs=10, phases=(500., 500., 1000., 500.), epochs=5,
                  batches=100, batch=64,
-                 n_test=1024, lr=3e-4, readout_lr=1e-2, rate_lr=3e-3, tau_out=100., in_scale=5.),
+                 n_test=1024, lr=1e-3, readout_lr=1e-2, rate_lr=3e-3, tau_out=1000., in_scale=5.,
+                 tau_I2=(500., 3000.), lr_schedule="cosine"),
 }
 
 
@@ -83,11 +95,32 @@ def make_task(cfg, mode):
                         bg_rate=1. * u.Hz, mode=mode)
 
 
+def _schedule(rate, decay_steps=None, warmup_steps=0):
+    """A learning rate: constant, or a cosine decay to 0 over ``decay_steps`` steps (the whole
+    training), after a linear warm-up from 0 over the first ``warmup_steps`` when > 0.
+
+    The cosine decay stops the swing of the last epochs (at a constant rate the ``--full`` test
+    accuracy moved 84-89 % between epochs).
+    """
+    if warmup_steps < 0 or (decay_steps and warmup_steps >= decay_steps):
+        raise ValueError(f"warmup_steps must be >= 0 and below the {decay_steps} training steps "
+                         f"of the cosine decay; got {warmup_steps}. How to fix: e.g. --warmup 50, "
+                         "or --warmup 0 for none.")
+    if decay_steps and warmup_steps:
+        return optax.warmup_cosine_decay_schedule(0., rate, warmup_steps, decay_steps, 0.)
+    if decay_steps:
+        return optax.cosine_decay_schedule(rate, decay_steps)
+    if warmup_steps:
+        return optax.join_schedules([optax.linear_schedule(0., rate, warmup_steps),
+                                     optax.constant_schedule(rate)], [warmup_steps])
+    return rate
+
+
 class Trainer:
     """BPTT over whole trials: cross-entropy of the readout at every step of the test phase."""
 
     def __init__(self, net, task, lr, batch, regs, input_scale=1., readout_lr=None,
-                 decay_steps=None):
+                 decay_steps=None, warmup_steps=0, clip=None):
         self.net, self.task, self.batch, self.regs = net, task, batch, regs
         self.input_scale = input_scale
         ph = task.phases["test"]
@@ -97,14 +130,16 @@ class Trainer:
                       if not isinstance(s, brainsim.ParamState)}
         # the readout may learn faster than the recurrent network (readout_lr)
         ro = readout_lr or lr
-        if decay_steps:
-            # cosine decay to 0 over the whole training, so that the last epochs do not swing
-            # (at a constant rate the --full test accuracy moved 84-89 % between epochs)
-            lr = optax.cosine_decay_schedule(lr, decay_steps)
-            ro = optax.cosine_decay_schedule(ro, decay_steps)
+        if clip is not None and not clip > 0:
+            raise ValueError(f"clip must be a positive gradient norm, got {clip!r}. How to fix: "
+                             "e.g. --clip 1, or leave --clip out for no clipping.")
+        lr, ro = (_schedule(r, decay_steps, warmup_steps) for r in (lr, ro))
         tx = optax.multi_transform(
             {"net": optax.adam(lr), "readout": optax.adam(ro)},
             lambda p: {k: ("readout" if k.startswith("r2o") else "net") for k in p})
+        if clip:
+            # clip the global norm of the whole gradient before Adam's moments see it
+            tx = optax.chain(optax.clip_by_global_norm(clip), tx)
         self.opt = train.Optimizer(tx, net)
         self.step = train.make_train_step(self.loss, self.opt, has_aux=True)
         self.evaluate = brainsim.jit(self.predict)
@@ -235,7 +270,8 @@ def build_parser():
     for name in PRESETS:
         g.add_argument(f"--{name}", dest="preset", action="store_const", const=name)
     p.set_defaults(preset="quick")
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=int, default=None, help="training epochs; default: the "
+                   "preset's")
     p.add_argument("--batches", type=int, default=None, help="training batches per epoch")
     p.add_argument("--lr", type=float, default=None, help="learning rate of the spiking network")
     p.add_argument("--rate-lr", type=float, default=None, help="learning rate of the rate network")
@@ -251,15 +287,35 @@ def build_parser():
                         "network (lo = hi: one value for all); default: the preset's")
     p.add_argument("--a2", dest="A2", type=float, default=None,
                    help="amplitude of the spiking network's adaptation current (default -0.6)")
-    p.add_argument("--batch", type=int, default=None)
-    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--tau-out", type=float, default=None,
+                   help="time constant (ms) of the spiking readout's exponential filter; "
+                        "default: the preset's")
+    p.add_argument("--in-scale", type=float, default=None,
+                   help="KaimingNormal scale of the spiking network's input weights; "
+                        "default: the preset's")
+    p.add_argument("--readout", choices=("all", "exc"), default=None,
+                   help="neurons the spiking readout sees: all 100 or the 80 E only; "
+                        "default: the preset's")
+    p.add_argument("--readout-lr", type=float, default=None,
+                   help="learning rate of the spiking readout; default: the preset's")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="training steps of a linear learning-rate warm-up from 0 (spiking "
+                        "network); default: the preset's")
+    p.add_argument("--clip", type=float, default=None,
+                   help="clip the global norm of the spiking network's gradient to this value "
+                        "(optax.clip_by_global_norm); default: the preset's (none)")
+    p.add_argument("--batch", type=int, default=None, help="trials per training batch")
+    p.add_argument("--n-test", type=int, default=None, help="fixed test trials (seed 10,000 + "
+                   "--seed); default: the preset's")
     p.add_argument("--fr-target", type=float, default=2., help="target rate (Hz)")
     p.add_argument("--fr-factor", type=float, default=0.1,
                    help="strength of the firing-rate regulariser")
     p.add_argument("--mem-factor", type=float, default=0.01,
                    help="strength of the membrane band regulariser, band (-2, 0.4)")
-    p.add_argument("--only", choices=("spiking", "rate"), default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--only", choices=("spiking", "rate"), default=None,
+                   help="train one network only (default: both)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, the training "
+                   "trials and the test trials")
     p.add_argument("--out", default=str(HERE), help="folder for the PNG")
     p.add_argument("--json", action="store_true", help="print one JSON line last")
     return p
@@ -269,7 +325,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     cfg = dict(PRESETS[args.preset])
     for k in ("epochs", "batches", "lr", "rate_lr", "lr_schedule", "tau_I2", "A2", "dt", "phases",
-              "batch", "n_test"):
+              "batch", "n_test", "tau_out", "in_scale", "readout", "readout_lr", "warmup", "clip"):
         if getattr(args, k) is not None:
             cfg[k] = getattr(args, k)
     log = sys.stderr if args.json else sys.stdout
@@ -284,19 +340,25 @@ def main(argv=None):
                rate_epochs=cfg.get("rate_epochs", cfg["epochs"]), rate_dt_ms=rate_dt,
                trials_per_epoch=cfg["batches"] * cfg["batch"], n_test=cfg["n_test"],
                lr_schedule=cfg.get("lr_schedule", "constant"),
-               tau_I2_ms=list(cfg.get("tau_I2", (100., 3000.))), A2=cfg.get("A2", -0.6))
+               tau_I2_ms=list(cfg.get("tau_I2", (100., 3000.))), A2=cfg.get("A2", -0.6),
+               tau_out_ms=cfg["tau_out"], in_scale=cfg["in_scale"],
+               readout=cfg.get("readout", "all"), readout_lr=cfg["readout_lr"],
+               warmup=cfg.get("warmup", 0), clip=cfg.get("clip"), fr_target_hz=args.fr_target,
+               fr_factor=args.fr_factor, mem_factor=args.mem_factor)
     hist_s = hist_r = None
     trial = None
     if args.only in (None, "spiking"):
         brainsim.random.seed(args.seed)
         net = SpikingWM(spiking_task.n_inputs, tau_out=cfg["tau_out"] * u.ms,
                         in_scale=cfg["in_scale"], tau_I2=cfg.get("tau_I2", (100., 3000.)),
-                        A2=cfg.get("A2", -0.6), seed=args.seed)
+                        A2=cfg.get("A2", -0.6), readout=cfg.get("readout", "all"),
+                        seed=args.seed)
         regs = {"fr": (args.fr_target * u.Hz, args.fr_factor), "mem": (-2., 0.4, args.mem_factor)}
         cosine = cfg.get("lr_schedule", "constant") == "cosine"
         ts = Trainer(net, spiking_task, cfg["lr"], cfg["batch"], regs,
                      readout_lr=cfg["readout_lr"],
-                     decay_steps=cfg["epochs"] * cfg["batches"] if cosine else None)
+                     decay_steps=cfg["epochs"] * cfg["batches"] if cosine else None,
+                     warmup_steps=cfg.get("warmup", 0), clip=cfg.get("clip"))
         acc0, hist_s = train_net("spiking", ts, cfg, args.seed, log, cfg["epochs"])
         trial = example_trial(ts, seed=77)
         rate_hz = float(trial[2].mean() / (cfg["dt"] * 1e-3))

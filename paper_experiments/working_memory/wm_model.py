@@ -26,8 +26,11 @@ class SpikingWM(brainsim.Module):
 
     def __init__(self, n_in, n_exc=80, n_inh=20, n_out=2, *, tau_syn=100. * u.ms,
                  tau_out=10. * u.ms, A2=-0.6, tau_I2=(100., 3000.), tau_I1=10. * u.ms,
-                 w_scale=0.4, in_scale=None, surrogate_alpha=1., seed=0):
+                 w_scale=0.4, in_scale=None, surrogate_alpha=1., readout="all", seed=0):
         super().__init__(name="spiking_wm")
+        if readout not in ("all", "exc"):
+            raise ValueError(f"readout must be 'all' (every neuron) or 'exc' (the E neurons "
+                             f"only); got {readout!r}.")
         rng = np.random.default_rng(seed)
         n = n_exc + n_inh
         self.n_exc, self.n = n_exc, n
@@ -46,7 +49,10 @@ class SpikingWM(brainsim.Module):
                                tau_I1=tau_I1, A1=jnp.asarray(a1), tau_I2=jnp.asarray(ti2) * u.ms,
                                A2=A2, V_initializer=0., spk_reset="soft",
                                spk_fun=brainsim.surrogate.PiecewiseLinear(alpha=surrogate_alpha))
-        self.r2o = layers.Linear(n, n_out, weight=kaiming(rng, n, (n, n_out), w_scale))
+        # the readout sees every neuron, or (readout="exc") the E neurons only
+        self.readout = readout
+        n_ro = n if readout == "all" else n_exc
+        self.r2o = layers.Linear(n_ro, n_out, weight=kaiming(rng, n_ro, (n_ro, n_out), w_scale))
         self.out = synapses.Expon(n_out, tau=tau_out)
 
     def update(self, x):
@@ -56,7 +62,8 @@ class SpikingWM(brainsim.Module):
         # the potential before the soft reset, normalised to the threshold: (V - V_th) / V_th
         th = jax.lax.stop_gradient(self.gif.V_th.value)
         v_norm = (self.gif.V.value + th * jax.lax.stop_gradient(s) - th) / th
-        return self.out(self.r2o(s)), s, v_norm
+        ro = s if self.readout == "all" else s[..., :self.n_exc]
+        return self.out(self.r2o(ro)), s, v_norm
 
 
 class RateWM(brainsim.Module):
