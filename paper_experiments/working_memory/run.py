@@ -79,7 +79,7 @@ PRESETS = {
     # the paper's task (500 / 500 / 1000 / 500 ms) and training size (5 epochs of 64 x 100
     # trials), at dt = 5 ms instead of 1 ms (see the README); for the 1-s delay the spiking
     # network reads its answer through a 1-s readout filter, draws its adaptation time
-    # constants in 500-3000 ms and learns at the paper's 1e-3 on a cosine decay (issue 15:
+    # constants in 500-3000 ms and learns at the paper's 1e-3 on a cosine decay (2026-12-02:
     # 91.3 % against 88.7 % with the --quick settings tau_out 100, 100-3000 ms, 3e-4 constant)
     "full": dict(dt=5., rate_dt=10., rate_epochs=10, phases=(500., 500., 1000., 500.), epochs=5,
                  batches=100, batch=64,
