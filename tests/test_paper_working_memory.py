@@ -76,23 +76,32 @@ def test_quick_run_learns_the_task(tmp_path):
     assert res["spiking_initial_acc"] < 0.65 and res["rate_initial_acc"] < 0.65
 
 
+_SMOKE_DT = 10.     # ms, the smoke preset's step
+
+
+def _smoke_trainer(**trainer_kw):
+    """A Trainer of the smoke preset's spiking network (call inside dt = _SMOKE_DT), a
+    function returning its parameters, and one batch of 8 trials."""
+    run = load_module("working_memory", "run")
+    cfg = dict(run.PRESETS["smoke"])
+    assert cfg["dt"] == _SMOKE_DT
+    task = run.make_task(cfg, "spiking")
+    net = model.SpikingWM(task.n_inputs, in_scale=cfg["in_scale"], seed=0)
+    regs = {"fr": (2. * u.Hz, 0.1), "mem": (-2., 0.4, 0.01)}
+    tr = run.Trainer(net, task, 1e-2, 8, regs, readout_lr=1e-2, **trainer_kw)
+    params = lambda: {k: np.asarray(s.value) for k, s in net.states().items()  # noqa: E731
+                      if isinstance(s, brainsim.ParamState)}
+    trials = task.sample(8, seed=0)
+    return tr, params, (jnp.asarray(trials.x), jnp.asarray(trials.labels))
+
+
 @pytest.mark.parametrize("schedule", ["cosine", "constant"])
 def test_cosine_schedule_stops_the_updates_at_its_end(schedule):
     """With ``decay_steps=1`` the cosine rate is 0 from the second step on, so that step leaves
     every parameter where the first put it; at a constant rate the second step moves them."""
-    run = load_module("working_memory", "run")
-    cfg = dict(run.PRESETS["smoke"])
-    with brainsim.environ.context(dt=cfg["dt"] * u.ms):
-        task = run.make_task(cfg, "spiking")
-        net = model.SpikingWM(task.n_inputs, in_scale=cfg["in_scale"], seed=0)
-        regs = {"fr": (2. * u.Hz, 0.1), "mem": (-2., 0.4, 0.01)}
-        tr = run.Trainer(net, task, 1e-2, 8, regs, readout_lr=1e-2,
-                         decay_steps=1 if schedule == "cosine" else None)
-        params = lambda: {k: np.asarray(s.value) for k, s in net.states().items()
-                          if isinstance(s, brainsim.ParamState)}
+    with brainsim.environ.context(dt=_SMOKE_DT * u.ms):
+        tr, params, (x, y) = _smoke_trainer(decay_steps=1 if schedule == "cosine" else None)
         before = params()
-        trials = task.sample(8, seed=0)
-        x, y = jnp.asarray(trials.x), jnp.asarray(trials.labels)
         tr.step(x, y)
         first = params()
         tr.step(x, y)
@@ -136,18 +145,10 @@ def test_clip_reaches_the_optimiser(clip):
     """Trainer(clip=c) clips the gradient's global norm before Adam: at c = 1e-12 the clipped
     gradient is far below Adam's eps (1e-8), so the first step barely moves the parameters;
     unclipped, Adam's first step moves some parameter by about the rate."""
-    run = load_module("working_memory", "run")
-    cfg = dict(run.PRESETS["smoke"])
-    with brainsim.environ.context(dt=cfg["dt"] * u.ms):
-        task = run.make_task(cfg, "spiking")
-        net = model.SpikingWM(task.n_inputs, in_scale=cfg["in_scale"], seed=0)
-        regs = {"fr": (2. * u.Hz, 0.1), "mem": (-2., 0.4, 0.01)}
-        tr = run.Trainer(net, task, 1e-2, 8, regs, readout_lr=1e-2, clip=clip)
-        params = lambda: {k: np.asarray(s.value) for k, s in net.states().items()
-                          if isinstance(s, brainsim.ParamState)}
+    with brainsim.environ.context(dt=_SMOKE_DT * u.ms):
+        tr, params, (x, y) = _smoke_trainer(clip=clip)
         before = params()
-        trials = task.sample(8, seed=0)
-        tr.step(jnp.asarray(trials.x), jnp.asarray(trials.labels))
+        tr.step(x, y)
         after = params()
     moved = max(float(np.abs(before[k] - after[k]).max()) for k in before)
     if clip:
