@@ -225,11 +225,12 @@ def _shutdown(proc: Any, q: queue.SimpleQueue, writer: threading.Thread) -> None
 
 if __name__ == "__main__":
     # When the cores are busy, the simulation goes first; the frames catch up after it.
+    idle = "--idle" in sys.argv[1:]
     try:
-        if "--idle" in sys.argv[1:] and hasattr(os, "SCHED_IDLE"):
+        if idle and hasattr(os, "SCHED_IDLE"):
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
         else:
-            os.nice(19 if "--idle" in sys.argv[1:] else 10)
+            os.nice(19 if idle else 10)
     except OSError:
         pass
     # replies go to the real stdout; anything printed by matplotlib goes to stderr

@@ -104,20 +104,15 @@ class MultiArea(brainsim.DynamicsModule):
         self.history = [projections.SpikeHistory(
             self.E[b], max([steps[a, b] for a, bb in inter_pairs if bb == b], default=0)
             * dt_ms * u.ms) for b in range(k)] if shared_delays else []
-        delays = {}
-        for a in range(k):            # post
-            g = 1. + P["alpha"] * hier[a]
-            for b in range(k):        # pre
-                if a == b or fln[a, b] <= 0:
-                    continue
-                # the FLN-weighted drive of the delta model (p = 0.1, weight FLN muEE)
-                # with connection probability FLN instead: the same mean input
-                delays[(a, b)] = steps[a, b] * dt_ms
-                inter.append(proj(self.E[b], self.E[a], n_e, n_e, min(1., fln[a, b]),
-                                  g * P["muEE"] * p, 20., te, delay=steps[a, b] * dt_ms * u.ms))
+        for a, b in inter_pairs:      # post, pre
+            # the FLN-weighted drive of the delta model (p = 0.1, weight FLN muEE) with
+            # connection probability FLN instead: the same mean input
+            inter.append(proj(self.E[b], self.E[a], n_e, n_e, min(1., fln[a, b]),
+                              (1. + P["alpha"] * hier[a]) * P["muEE"] * p, 20., te,
+                              delay=steps[a, b] * dt_ms * u.ms))
         self.local, self.inter = local, inter
-        self.inter_pairs = list(delays)          # (post area, pre area) of each of self.inter
-        self.delays_ms = delays
+        self.inter_pairs = inter_pairs          # (post area, pre area) of each of self.inter
+        self.delays_ms = {(a, b): steps[a, b] * dt_ms for a, b in inter_pairs}
 
     def update(self, pulse=0. * u.mV):
         for h in self.history:        # last step's spikes, before the projections read them
