@@ -55,7 +55,8 @@ def _hand_lif(per_neuron: bool):
     def step(c):
         V, ref = c
         r = ref > 0
-        a = -(1. + V * 0. if per_neuron else 1.) / 20.    # V * 0. keeps a per-neuron slope
+        # V * 0. gives the slope the neurons' shape, so expm1 runs once per neuron
+        a = -((1. + V * 0.) if per_neuron else 1.) / 20.
         Vn = V + (jnp.expm1(a * 0.1) / a) * (a * V + (-60. + 20.) / 20.)
         Vn = jnp.where(r, -60., Vn)
         s = (Vn > -50.) & ~r
