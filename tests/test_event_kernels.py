@@ -96,6 +96,35 @@ def test_kernel_equals_jax_and_dense(kind, side, hetero, backend):
                                    ref[0] if side == "left" else ref[:, 0], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize("kind,side", CASES)
+@pytest.mark.parametrize("dtype", ["bool", "float32"])
+def test_sparse_events_at_block_edges_equal_dense(kind, side, dtype, backend):
+    """The scatter skips 16 silent events at a time: events at the edges of those blocks, in a
+    tail shorter than a block, and -0.0 (silent, though its sign bit is set) and NaN (an event)
+    must all be counted as the dense product counts them."""
+    rng = np.random.default_rng([7, CASES.index((kind, side)), int(dtype == "bool")])
+    m, n = (1003, 37) if side == "left" else (37, 1003)
+    M, W = _matrix(kind, m, n, True, rng)
+    k = m if side == "left" else n
+    on = [15, 16, 31, 32, 47, 500, 991, 992, 1000, k - 1]
+    x = np.zeros((2, k), np.float32)
+    x[0, on] = rng.uniform(0.5, 2.0, len(on))
+    x[1, 0] = 1.
+    if dtype == "float32":
+        x[0, 200] = -0.0                                 # silent, like 0
+    for binary in (True, False):
+        if dtype == "float32" and binary:
+            x[1, 64] = np.nan          # an event; as a value it would make the dense row all NaN
+        else:
+            x[1, 64] = 0.
+        xin = x != 0 if dtype == "bool" else x
+        xs = (x != 0).astype(np.float32) if binary or dtype == "bool" else x
+        ref = xs @ W if side == "left" else W @ xs.T
+        a = xin if side == "left" else xin.T
+        got = backend("cpu_kernel", _prod(side, binary), a, M)
+        np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
+
+
 def test_kernel_is_in_the_compiled_program():
     rng = np.random.default_rng(1)
     M, _ = _matrix("csr", 20, 30, True, rng)

@@ -6,17 +6,12 @@ from typing import Any, Callable, Sequence
 import jax.numpy as jnp
 import sympy
 
+from .._math import exprel
+
 __all__ = ["compile_exprs", "free_names"]
 
 
-def _exprel(x: Any) -> Any:
-    # the double where keeps the gradient finite at 0
-    small = jnp.abs(x) < 1e-6
-    xs = jnp.where(small, jnp.ones_like(x), x)
-    return jnp.where(small, 1. + x / 2., jnp.expm1(xs) / xs)
-
-
-_JAX_FUNCS = {"clip": jnp.clip, "exprel": _exprel}
+_JAX_FUNCS = {"clip": jnp.clip, "exprel": exprel}
 
 
 def free_names(expr: Any) -> set[str]:

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import jax.numpy as jnp
 import sympy
 
+from .._math import exprel
 from ._codegen import compile_exprs
 
 __all__ = ["METHODS", "build_step"]
@@ -35,12 +36,6 @@ _TABLEAUS = {
     "heun": ([0., 1.], [[], [1.]], [.5, .5]),
     "rk4": ([0., .5, .5, 1.], [[], [.5], [0., .5], [0., 0., 1.]], [1 / 6, 1 / 3, 1 / 3, 1 / 6]),
 }
-
-
-def _phi1(z: Any) -> Any:
-    zero = z == 0
-    zs = jnp.where(zero, jnp.ones_like(z), z)
-    return jnp.where(zero, jnp.ones_like(z), jnp.expm1(zs) / zs)
 
 
 def _expm1_matrix(X: Any, squarings: int = 8, terms: int = 8) -> Any:
@@ -106,7 +101,7 @@ def _exponential_euler(rhs: dict, functions: dict, texts: dict) -> Step:
         out = {}
         for i, n in enumerate(names):
             A, B = ab[2 * i], ab[2 * i + 1]
-            out[n] = values[n] + dt * _phi1(A * dt) * (A * values[n] + B)
+            out[n] = values[n] + dt * exprel(A * dt) * (A * values[n] + B)
         return out
 
     return step
@@ -139,7 +134,7 @@ def _exact(rhs: dict, functions: dict, texts: dict) -> Step:
             res = {}
             for i, n in enumerate(names):
                 A = Mv[i * k + i]
-                res[n] = values[n] + dt * _phi1(A * dt) * (A * values[n] + cv[i])
+                res[n] = values[n] + dt * exprel(A * dt) * (A * values[n] + cv[i])
             return res
         # Over one step c is constant, so [y; c] obeys d/dt [y; c] = [[M, I], [0, 0]] [y; c]:
         # with E = expm(Z) - I for Z = that matrix times dt, y(t + dt) = y + E11 y + E12 c.

@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 from jax.scipy.linalg import expm
 
+from .._math import exprel
 from ._units import MantissaProblem, to_mantissa_problem
 
 __all__ = ['euler', 'rk2', 'heun', 'rk4', 'exp_euler', 'exact']
@@ -47,16 +48,6 @@ def _rk4_core(p: MantissaProblem) -> list:
     return [y + (h / 6.) * (a + 2. * b + 2. * c + d) for y, a, b, c, d in zip(p.ym, k1, k2, k3, k4)]
 
 
-def _phi1(z: jax.Array) -> jax.Array:
-    """``(exp(z) - 1) / z`` with the removable singularity at 0 filled by 1.
-
-    The double ``where`` keeps the gradient finite at ``z == 0``.
-    """
-    zero = z == 0
-    z_safe = jnp.where(zero, jnp.ones_like(z), z)
-    return jnp.where(zero, jnp.ones_like(z), jnp.expm1(z_safe) / z_safe)
-
-
 def _unit_tangents(ym: list, k: int) -> list:
     return [jnp.ones_like(m) if i == k else jnp.zeros_like(m) for i, m in enumerate(ym)]
 
@@ -68,7 +59,7 @@ def _exp_euler_core(p: MantissaProblem) -> list:
         # a ones tangent on variable k alone gives the diagonal of df_k/dy_k
         # for elementwise systems; other variables are frozen (not coupled)
         a = lin(_unit_tangents(p.ym, k))[k]
-        out.append(y + p.dtm * _phi1(a * p.dtm) * fk)
+        out.append(y + p.dtm * exprel(a * p.dtm) * fk)
     return out
 
 

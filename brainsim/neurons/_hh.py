@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from .. import init as bsinit
+from .._math import exprel
 from .._state import HiddenState
 from ._base import Neuron, check_finite, check_positive, mantissa
 
@@ -16,10 +17,7 @@ __all__ = ["HH"]
 
 def _x_over_expm1(x: jax.Array, k: float) -> jax.Array:
     """``x / (exp(x / k) - 1)``, equal to ``k`` at ``x = 0`` (finite gradient there too)."""
-    z = x / k
-    small = jnp.abs(z) < 1e-6
-    zs = jnp.where(small, 1., z)
-    return jnp.where(small, k * (1. - z / 2.), x / jnp.expm1(zs))
+    return k / exprel(x / k)
 
 
 def rates(v: jax.Array, VT: float) -> tuple:
