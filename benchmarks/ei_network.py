@@ -3,6 +3,7 @@
     python benchmarks/ei_network.py --model coba|cobahh --scale S --duration MS [--json]
         [--brian2-python /work/venv-brian2/bin/python] [--no-numba] [--no-cpp] [--designs]
     python benchmarks/ei_network.py --model coba --recording-cost [--repeats 11] [--json]
+    python benchmarks/ei_network.py --model coba --floor-repeats 9 [--scale S] [--json]
 
 Reports build time, compile time (first call minus second call), wall time of the second run per
 simulated second and the mean rate. For COBA the hand-written C++ loop
@@ -13,6 +14,9 @@ also times spike-propagation formulations inside ``lax.scan`` on this machine.
 ``--recording-cost`` instead times the same network and run with and without a ``SpikeMonitor``,
 repeats interleaved, and reports the median ratio of wall time and of process CPU time (the CPU
 time is the steadier figure on a machine shared with other work).
+``--floor-repeats K`` instead runs brainsim (spikes recorded) and the C++ floor K times each,
+interleaved, after one compiling run, and reports the medians and the median of the K paired
+ratios: on a shared machine a single pair of runs can be off by 2x either way.
 """
 from __future__ import annotations
 
@@ -176,6 +180,38 @@ def bench_numba(scale, duration_ms, seed=0):
 
 
 # --------------------------------------------------------------------------- C++ floor
+def bench_floor_ratio(scale, duration_ms, repeats=9, seed=0):
+    """brainsim (spikes recorded) and the C++ floor, ``repeats`` times each, interleaved.
+
+    Returns None when the floor cannot be built or run, else the medians of both (seconds per
+    simulated second), the median of the paired ratios and the rates of the last runs.
+    """
+    import brainunit as u
+    import jax
+    import brainsim
+    from brainsim.runner import Runner, SpikeMonitor
+    brainsim.environ.set(dt=0.1 * u.ms)
+    brainsim.random.seed(seed)
+    net = brainsim.init_states(_load("ei_coba_lif").EINet(scale, seed))
+    runner = Runner(net, monitors={"spikes": SpikeMonitor(net.neu)}, progress=False)
+    runner.run(duration_ms * u.ms)                     # compile, and reach the steady state
+    ours, floor, rate = [], [], 0.
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        rec = runner.run(duration_ms * u.ms)["spikes"]
+        jax.block_until_ready(net.neu.V.value)
+        ours.append((time.perf_counter() - t0) / (duration_ms / 1e3))
+        rate = float(rec.mean_rate().to_decimal(u.Hz))
+        c = bench_cpp_floor(scale, duration_ms)
+        if c is None or "error" in c:
+            return c
+        floor.append(c["wall_s"])
+    return dict(repeats=repeats, wall_s=float(np.median(ours)), cpp_wall_s=float(np.median(floor)),
+                ratio=float(np.median(np.divide(ours, floor))), rate_hz=rate,
+                cpp_rate_hz=c["rate_hz"], ratio_min=float(np.min(np.divide(ours, floor))),
+                ratio_max=float(np.max(np.divide(ours, floor))))
+
+
 def _find_cpp_floor() -> Path:
     """``$BRAINSIM_CPP_FLOOR``, else ``../shared/anchors/cpp_coba.cc`` from the repository root
     (or from one level up, for a git worktree kept in a sibling folder)."""
@@ -300,8 +336,23 @@ def main(argv=None):
     p.add_argument("--recording-cost", action="store_true",
                    help="only time the run with and without the SpikeMonitor")
     p.add_argument("--repeats", type=int, default=11, help="repeats for --recording-cost")
+    p.add_argument("--floor-repeats", type=int, default=0,
+                   help="only time COBA against the C++ floor, this many interleaved pairs")
     a = p.parse_args(argv)
     n = int(3200 * a.scale) + int(800 * a.scale)
+    if a.floor_repeats:
+        r = bench_floor_ratio(a.scale, a.duration, a.floor_repeats)
+        if r is None or "error" in r:
+            print(f"C++ floor unavailable: {r['error'] if r else f'g++ or {CPP_FLOOR} not found'}")
+            return
+        print(f"coba scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, "
+              f"{r['repeats']} interleaved pairs, medians (s per simulated s)")
+        print(f"brainsim {r['wall_s']:.3f}  cpp_floor {r['cpp_wall_s']:.3f}  "
+              f"ratio {r['ratio']:.2f}x (pairs {r['ratio_min']:.2f}-{r['ratio_max']:.2f}x)  "
+              f"rates {r['rate_hz']:.2f} / {r['cpp_rate_hz']:.2f} Hz")
+        if a.json:
+            print(json.dumps(dict(model="coba", n_neurons=n, duration_ms=a.duration, **r)))
+        return
     if a.recording_cost:
         r = bench_recording_cost(a.model, a.scale, a.duration, a.repeats)
         print(f"{a.model} scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, "

@@ -163,7 +163,12 @@ class SpikeMonitor(_Monitor):
         self.shape, self.dtype, self.unit = _spec(self.record())
 
     def record(self) -> Any:
-        """This step's spikes packed 8 per byte: ``uint8`` of shape ``(ceil(N / 64) * 8,)``."""
+        """This step's spikes packed 8 per byte: ``uint8`` of shape ``(ceil(N / 64) * 8,)``.
+
+        On one device the bits are planes: with ``M`` bytes, bit ``k`` of byte ``j`` is
+        neuron ``k * M + j``. Split over devices, each part packs its own neurons 8 per byte
+        in order (bit ``k`` of byte ``j`` is the part's neuron ``8 j + k``).
+        """
         s = jnp.asarray(self._get())
         s = (s.reshape(-1) if s.ndim != 1 else s) != 0
         if self._parts > 1:
@@ -171,13 +176,23 @@ class SpikeMonitor(_Monitor):
             x = jnp.pad(s, ((0, 0), (0, (-s.shape[1]) % _WORD_BITS)))
             x = x.reshape(self._parts, -1, 8).astype(jnp.float32)
             return (x @ _BIT_WEIGHTS).astype(jnp.uint8).reshape(-1)
-        # Packed in the loop with a tiny matmul against the bit weights: on XLA:CPU this
-        # costs ~1 us a step for 4000 neurons, a third of compacting the spiking neurons'
-        # indices there (prefix count + scatter, ~3.5 us), and the host decodes faster
-        # than that; see benchmarks/RESULTS.md, "Recording spikes".
-        pad = (-s.shape[0]) % _WORD_BITS
-        x = jnp.pad(s, (0, pad)).reshape(-1, 8).astype(jnp.float32)
-        return (x @ _BIT_WEIGHTS).astype(jnp.uint8)
+        # Planes, not neighbours, in a byte: each output byte ORs 8 inputs M apart, slices of
+        # the spikes that XLA:CPU fuses with the test != 0 and the write into the record, one
+        # thunk in all. Packing neighbours needs a reduction over 8 (a matmul against the bit
+        # weights, or a reduce) and a padded copy, thunks of their own: ~2.8 against ~0.8 us
+        # a step at 4,000 neurons (benchmarks/RESULTS.md, "Recording spikes").
+        n = s.shape[0]
+        M = -(-n // _WORD_BITS) * 8
+        out = None
+        for k in range(8):
+            a, b = k * M, min((k + 1) * M, n)
+            if a >= n:          # a small population fills fewer than 8 planes
+                break
+            plane = s[a:b].astype(jnp.uint8)
+            if b - a < M:
+                plane = jnp.pad(plane, (0, M - (b - a)))
+            out = plane if out is None else out | (plane << k)
+        return out
 
     def finish(self, data: Any, t: Any, dt: Any) -> SpikeRecord:
         """Decode the packed rows into a :class:`SpikeRecord` of events sorted by (step, neuron)."""
@@ -193,22 +208,38 @@ class SpikeMonitor(_Monitor):
         """The (step, neuron) of every spike in ``n_steps`` packed rows, sorted by both."""
         data = np.ascontiguousarray(data, np.uint8).reshape(n_steps, -1)
         if self._parts > 1:
-            # per-part words -> the one-device layout (whole rows of 64-bit words)
+            # per-part bytes of neighbours -> whole rows of them, in neuron order already
             bits = np.unpackbits(data.reshape(n_steps, self._parts, -1), axis=2,
                                  bitorder="little")[:, :, :self._n // self._parts]
-            bits = bits.reshape(n_steps, self._n)
-            bits = np.pad(bits, ((0, 0), (0, (-self._n) % _WORD_BITS)))
-            data = np.packbits(bits, axis=1, bitorder="little")
-        # Find the 64-bit words that hold a spike (8x fewer elements to scan than bytes),
-        # then unpack only those. 1-D flatnonzero, several times faster than a 2-D
-        # np.nonzero, walks in order and the bits go little-end first, so the events
-        # come out sorted by (step, neuron), as from a dense raster.
-        per_row = data.shape[1] // 8
-        hit = np.flatnonzero(data.view("<u8").reshape(-1))
-        bits = np.unpackbits(data.reshape(-1, 8)[hit], axis=1, bitorder="little")
-        flat = np.flatnonzero(bits.view(bool).reshape(-1))
-        word, bit = hit[flat // _WORD_BITS], flat % _WORD_BITS
-        return word // per_row, (word % per_row) * _WORD_BITS + bit
+            bits = np.pad(bits.reshape(n_steps, self._n), ((0, 0), (0, (-self._n) % _WORD_BITS)))
+            return _set_bits(np.packbits(bits, axis=1, bitorder="little"))
+        steps, pos = _set_bits(data)
+        idx = (pos % 8) * data.shape[1] + pos // 8          # plane pos % 8 of byte pos // 8
+        # Within a step the events come in byte order, not neuron order: sort by (step,
+        # neuron). The keys are sorted by step already, and the stable sort (timsort) is
+        # close to linear on such runs.
+        order = np.argsort(steps * np.int64(data.shape[1] * 8) + idx, kind="stable")
+        return steps[order], idx[order]
+
+
+def _set_bits(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(row, bit position in the row) of every set bit of ``data``, in row-major order.
+
+    ``data`` is ``uint8`` rows of whole 64-bit words; bit ``b`` of byte ``j`` is position
+    ``8 j + b``. Only the words that hold a bit are looked into, then only their non-zero
+    bytes are unpacked, so the work follows the spikes. The scans go through a boolean
+    ``!= 0`` first: ``flatnonzero`` on it is 3-5x faster than on the integers themselves.
+    """
+    nb = data.shape[1]
+    words = data.view("<u8").reshape(-1)
+    hit = np.flatnonzero(words != 0)
+    by = words[hit].view(np.uint8)
+    hb = np.flatnonzero(by != 0)
+    byte = hit[hb >> 3] * 8 + (hb & 7)                   # index of each non-zero byte in data
+    bits = np.unpackbits(by[hb][:, None], axis=1, bitorder="little")
+    flat = np.flatnonzero(bits.view(bool).reshape(-1))
+    byte = byte[flat >> 3]
+    return byte // nb, (byte % nb) * 8 + (flat & 7)
 
 
 class StateMonitor(_Monitor):
