@@ -180,7 +180,7 @@ class SpikeMonitor(_Monitor):
         # the spikes that XLA:CPU fuses with the test != 0 and the write into the record, one
         # thunk in all. Packing neighbours needs a reduction over 8 (a matmul against the bit
         # weights, or a reduce) and a padded copy, thunks of their own: ~2.8 against ~0.8 us
-        # a step at 4,000 neurons (benchmarks/RESULTS.md, "Recording spikes").
+        # a step at 4,000 neurons (benchmarks/RESULTS.md, "Dec 3 2026").
         n = s.shape[0]
         M = -(-n // _WORD_BITS) * 8
         out = None
