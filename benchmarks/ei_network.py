@@ -17,6 +17,8 @@ time is the steadier figure on a machine shared with other work).
 ``--floor-repeats K`` instead runs brainsim (spikes recorded) and the C++ floor K times each,
 interleaved, after one compiling run, and reports the medians and the median of the K paired
 ratios: on a shared machine a single pair of runs can be off by 2x either way.
+``--threads N`` runs brainsim's programs on N threads (``brainsim.environ.set_cpu_threads``); the
+C++ floor and Brian2 cython run on one.
 """
 from __future__ import annotations
 
@@ -338,7 +340,15 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=11, help="repeats for --recording-cost")
     p.add_argument("--floor-repeats", type=int, default=0,
                    help="only time COBA against the C++ floor, this many interleaved pairs")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads of each XLA program (brainsim.environ.set_cpu_threads; 1 is "
+                        "like the single-threaded C++ floor and Brian2); 0: XLA's default, "
+                        "the cores available")
     a = p.parse_args(argv)
+    if a.threads:
+        import brainsim
+        brainsim.environ.set_cpu_threads(a.threads)
+    threads = a.threads or int(os.environ.get("PJRT_NPROC") or 0) or len(os.sched_getaffinity(0))
     n = int(3200 * a.scale) + int(800 * a.scale)
     if a.floor_repeats:
         r = bench_floor_ratio(a.scale, a.duration, a.floor_repeats)
@@ -346,12 +356,14 @@ def main(argv=None):
             print(f"C++ floor unavailable: {r['error'] if r else f'g++ or {CPP_FLOOR} not found'}")
             return
         print(f"coba scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, "
-              f"{r['repeats']} interleaved pairs, medians (s per simulated s)")
+              f"{r['repeats']} interleaved pairs, {threads} XLA thread(s), "
+              "medians (s per simulated s)")
         print(f"brainsim {r['wall_s']:.3f}  cpp_floor {r['cpp_wall_s']:.3f}  "
               f"ratio {r['ratio']:.2f}x (pairs {r['ratio_min']:.2f}-{r['ratio_max']:.2f}x)  "
               f"rates {r['rate_hz']:.2f} / {r['cpp_rate_hz']:.2f} Hz")
         if a.json:
-            print(json.dumps(dict(model="coba", n_neurons=n, duration_ms=a.duration, **r)))
+            print(json.dumps(dict(model="coba", n_neurons=n, duration_ms=a.duration,
+                             threads=threads, **r)))
         return
     if a.recording_cost:
         r = bench_recording_cost(a.model, a.scale, a.duration, a.repeats)
@@ -361,7 +373,8 @@ def main(argv=None):
         for k in ("wall", "cpu"):
             print(f"{k:6s}{r[k + '_with_s']:13.3f}{r[k + '_without_s']:10.3f}{r[k + '_ratio']:8.3f}")
         if a.json:
-            print(json.dumps(dict(model=a.model, n_neurons=n, duration_ms=a.duration, **r)))
+            print(json.dumps(dict(model=a.model, n_neurons=n, duration_ms=a.duration,
+                             threads=threads, **r)))
         return
     rows = {"brainsim": bench_brainsim(a.model, a.scale, a.duration, progress=a.progress)}
     if a.compare_backends:
@@ -384,7 +397,8 @@ def main(argv=None):
         b = bench_brian2(a.brian2_python, a.model, a.scale, a.duration)
         if b is not None:
             rows["brian2_cython"] = b
-    print(f"{a.model} scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, dt=0.1 ms")
+    print(f"{a.model} scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, dt=0.1 ms, "
+          f"{threads} XLA thread(s)")
     print(f"{'':15s}{'build s':>9s}{'compile s':>11s}{'wall s/sim s':>14s}{'rate Hz':>9s}")
     for k, r in rows.items():
         if "error" in r:
@@ -402,7 +416,8 @@ def main(argv=None):
     if a.designs:
         from benchmarks_designs import run_designs  # noqa: F401  (optional module)
     if a.json:
-        out = dict(model=a.model, n_neurons=n, duration_ms=a.duration, **rows["brainsim"],
+        out = dict(model=a.model, n_neurons=n, duration_ms=a.duration, threads=threads,
+                   **rows["brainsim"],
                    others={k: v for k, v in rows.items() if k != "brainsim"})
         if "wall_s" in rows.get("cpp_floor", {}):
             out["ratio_to_cpp_floor"] = base / rows["cpp_floor"]["wall_s"]

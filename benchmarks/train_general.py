@@ -42,9 +42,11 @@ def _threads_from_argv(argv) -> int:
     return 1
 
 
-# XLA reads its thread settings when jax is imported: one thread, like torch
+# XLA reads its thread settings when its CPU backend starts: one thread, like torch.
+# The Eigen flag makes matmuls single-threaded; set_cpu_threads(1) (below) also keeps XLA
+# from splitting loop fusions over two threads, which the flag alone does not.
 if __name__ == "__main__" and _threads_from_argv(sys.argv[1:]) == 1 and "XLA_FLAGS" not in os.environ:
-    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
 
 import brainunit as u
 import jax
@@ -57,6 +59,9 @@ if str(HERE.parent) not in sys.path:
     sys.path.insert(0, str(HERE.parent))
 
 import brainsim  # noqa: E402
+
+if __name__ == "__main__" and _threads_from_argv(sys.argv[1:]) == 1:
+    brainsim.environ.set_cpu_threads(1)
 from brainsim import datasets, encoding, layers, neurons, surrogate, train  # noqa: E402
 
 

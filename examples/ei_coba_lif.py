@@ -5,7 +5,7 @@ with p = 0.02, exponential conductances, 1 s of activity. Prints the mean rates 
 
     python examples/ei_coba_lif.py [--scale 1] [--duration 1000] [--seed 0] [--out raster.png]
                                    [--conn csr|jitc|csr80] [--devices N] [--processes P] [--json]
-                                   [--live [FILE.gif|FILE.mp4]] [--refresh 10]
+                                   [--live [FILE.gif|FILE.mp4]] [--refresh 10] [--threads T]
 
 ``--conn jitc`` uses just-in-time connectivity with 80 connections per neuron on average
 (p = 80 / N) and the unscaled weights of the 4,000-neuron network, as in the scaling experiment
@@ -20,6 +20,8 @@ With ``--conn jitc`` every device regenerates the whole JIT matrix and keeps its
 (the draw is repeated, not divided; memory stays O(N)).
 ``--json`` prints one line with n_neurons, rate_hz, spike_count and raster_sha256 (and the
 devices and processes used) instead of a raster.
+``--threads T`` runs each compiled program on T threads: at 4,000 neurons one thread is the
+fastest (XLA's split of a fusion over two cores costs more than it saves at this size).
 ``--live`` shows the raster while the network runs (``brainsim.plot.LivePlot``, a frame every
 ``--refresh`` ms): in a window with a display, otherwise (or with a file name) as a GIF/MP4.
 """
@@ -225,9 +227,14 @@ def main(argv=None):
     p.add_argument("--live", nargs="?", const="", default=None, metavar="FILE",
                    help="draw the raster while it runs: a window, or FILE (.gif or .mp4)")
     p.add_argument("--refresh", type=float, default=10., help="ms between live frames")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads of each compiled program (brainsim.environ.set_cpu_threads); "
+                        "0: XLA's default, the cores available")
     add_conn_flags(p)
     _scale_out_args(p)
     a = p.parse_args(argv)
+    if a.threads:
+        brainsim.environ.set_cpu_threads(a.threads)
     if a.processes > 1 and a.process_id is None:
         sys.exit(_launch_processes(argv, a))
     if a.process_id is not None:

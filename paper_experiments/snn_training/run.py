@@ -18,7 +18,7 @@ the first (brainsim's first compiles), pooled over the seeds. ``--seeds K`` trai
 library from K starts (seeds ``--seed`` .. ``--seed + K - 1``: initial weights and shuffles, the
 same for all four); ``test_acc`` is the mean over the seeds, ``test_acc_seeds`` and
 ``test_correct_seeds`` the per-seed figures. Every library runs single-threaded by default
-(``--threads``): XLA through ``XLA_FLAGS``, torch through ``torch.set_num_threads``.
+(``--threads``): XLA through ``XLA_FLAGS`` and ``brainsim.environ.set_cpu_threads``, torch through ``torch.set_num_threads``.
 
 brainsim computes the input current with ``brainsim.train.first_spike_current``: every pixel
 spikes at most once, so the T x 784 dense product becomes a scatter of weight rows (its
@@ -55,9 +55,11 @@ def _threads_from_argv(argv) -> int:
     return 1
 
 
-# XLA reads its thread settings when jax is imported: one thread, like the torch libraries
+# XLA reads its thread settings when its CPU backend starts: one thread, like torch.
+# The Eigen flag makes matmuls single-threaded; set_cpu_threads(1) (below) also keeps XLA
+# from splitting loop fusions over two threads, which the flag alone does not.
 if __name__ == "__main__" and _threads_from_argv(sys.argv[1:]) == 1 and "XLA_FLAGS" not in os.environ:
-    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    os.environ["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false"
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
@@ -70,6 +72,9 @@ import jax.numpy as jnp  # noqa: E402
 import optax  # noqa: E402
 
 import brainsim  # noqa: E402
+
+if __name__ == "__main__" and _threads_from_argv(sys.argv[1:]) == 1:
+    brainsim.environ.set_cpu_threads(1)
 from brainsim import datasets, encoding, neurons, surrogate, synapses, train  # noqa: E402
 
 LIBS = ("brainsim", "snntorch", "norse", "spikingjelly")
