@@ -6,7 +6,10 @@ input product), nothing here has a shortcut: Bernoulli (rate-coded) input drawn 
 tau 10 ms, threshold 1, hard reset to 0, detached, arctan surrogate) -> ``layers.Linear`` ->
 ``neurons.LeakyIntegrator`` readout (tau 5 ms); dt = 1 ms, T = 25, batch 128; loss:
 cross-entropy of the readout's mean over time; BPTT; Adam 1e-3. The brainsim model is written
-as a user would: one ``brainsim.for_loop`` whose body calls the layers and neurons.
+as a user would: one ``brainsim.for_loop`` whose body calls the layers and neurons, with the
+input projection of all T steps computed before the loop (one ``layers.Linear`` call on the
+[T, B, 784] spikes), as the snnTorch model computes it; ``--in-loop`` also times it with that
+projection inside every step (row ``brainsim_in_loop``).
 
 snnTorch (benchmarks/train_general_snntorch.py, the same equations, initial weights and batch
 order) runs afterwards in a subprocess of ``--torch-python`` (default ``$TORCH_PYTHON``) with
@@ -79,16 +82,26 @@ class RecurrentSNN(brainsim.DynamicsModule):
         self.readout = neurons.LeakyIntegrator(w_out.shape[1], tau=tau_out_ms * u.ms)
 
     def step(self, x):
-        z = self.lif(self.fc_in(x) + self.fc_rec(self.lif.spike.value))
+        return self.step_current(self.fc_in(x))
+
+    def step_current(self, i_in):
+        z = self.lif(i_in + self.fc_rec(self.lif.spike.value))
         return self.readout(self.fc_out(z))
 
-    def update(self, spikes_in):
-        """``spikes_in`` [T, B, 784] -> readout potential [T, B, 10]."""
+    def update(self, spikes_in, hoist: bool = True):
+        """``spikes_in`` [T, B, 784] -> readout potential [T, B, 10].
+
+        With ``hoist`` the input projection of all T steps is one [T*B, 784] x [784, H] product
+        before the loop, as the snnTorch model computes it (the same sums: each output element
+        is the same dot product); without it, a [B, 784] product inside every step.
+        """
         brainsim.reset_states(self, batch_size=spikes_in.shape[1])
+        if hoist:
+            return brainsim.for_loop(self.step_current, self.fc_in(spikes_in))
         return brainsim.for_loop(self.step, spikes_in)
 
 
-def run_brainsim(d: dict, epochs: int, log, rng: str = "hash") -> dict:
+def run_brainsim(d: dict, epochs: int, log, rng: str = "hash", hoist: bool = True) -> dict:
     brainsim.environ.set(dt=1. * u.ms)
     brainsim.random.seed(0)
     T, B = int(d["T"]), int(d["batch"])
@@ -97,7 +110,8 @@ def run_brainsim(d: dict, epochs: int, log, rng: str = "hash") -> dict:
     opt = train.Optimizer(optax.adam(float(d["lr"])), net)
 
     def logits_of(x):
-        return train.mean_over_time(net(encoding.poisson(x, T, brainsim.random.split_key(), rng=rng)))
+        spikes = encoding.poisson(x, T, brainsim.random.split_key(), rng=rng)
+        return train.mean_over_time(net(spikes, hoist=hoist))
 
     def loss_fn(x, y):
         logits = logits_of(x)
@@ -115,7 +129,7 @@ def run_brainsim(d: dict, epochs: int, log, rng: str = "hash") -> dict:
         acc = float(np.mean([float(a) for _, a in out]))      # waits for the last step
         times.append(time.perf_counter() - t0)
         accs.append(acc)
-        print(f"brainsim ({rng}) epoch {epoch + 1}: {times[-1]:.2f} s, train acc {acc:.4f}", file=log, flush=True)
+        print(f"brainsim ({rng}{'' if hoist else ', in loop'}) epoch {epoch + 1}: {times[-1]:.2f} s, train acc {acc:.4f}", file=log, flush=True)
     correct = 0
     for k in range(0, len(y_te), B):
         xb = x_te[k:k + B]
@@ -148,6 +162,9 @@ def main(argv=None) -> dict:
     p.add_argument("--rng", default="hash",
                    help="comma-separated encoding.poisson generators to time brainsim with "
                         "(hash, threefry); the first is the one reported as 'brainsim'")
+    p.add_argument("--in-loop", action="store_true",
+                   help="also time brainsim with the input projection inside every step "
+                        "(row brainsim_in_loop)")
     p.add_argument("--torch-python", default=os.environ.get("TORCH_PYTHON"))
     p.add_argument("--threads", type=int, default=1,
                    help="threads of both libraries (1: XLA and torch single-threaded; with 2, XLA "
@@ -171,6 +188,8 @@ def main(argv=None) -> dict:
     res = {"brainsim": run_brainsim(d, a.epochs, log, rngs[0])}
     for r in rngs[1:]:
         res[f"brainsim_{r}"] = run_brainsim(d, a.epochs, log, r)
+    if a.in_loop:
+        res["brainsim_in_loop"] = run_brainsim(d, a.epochs, log, rngs[0], hoist=False)
     if not a.torch_python:
         res["snntorch"] = {"skipped": "TORCH_PYTHON is not set (nor --torch-python)"}
     else:
