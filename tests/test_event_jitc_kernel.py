@@ -236,3 +236,39 @@ def test_silent_blocks_negative_zero_and_nan_follow_jnp():
     xb[0, [0, 17, 64]] = True
     np.testing.assert_array_equal(_on("cpu_kernel", f, xb, M),
                                   xb.astype(np.float32) @ np.asarray(M.todense()))
+
+
+# The kernel computes the gaps in an AVX2 form where the CPU has it and in a scalar form
+# otherwise (BRAINSIM_JITC_ISA=scalar forces it): both must draw the pure-JAX matrix.
+_DRAW = """
+import hashlib, sys
+import numpy as np
+import brainsim.event as ev
+out = []
+for prob, n, seed in ((0.02, 3000, 5), (0.5, 700, 6), (1e-3, 20000, 7)):
+    M = ev.JITCScalarR((0.7, prob, seed), shape=(64, n))
+    got = np.asarray(ev.BinaryArray(np.eye(64, dtype=bool)) @ M)
+    out.append(hashlib.sha256(np.packbits(got != 0).tobytes()).hexdigest())
+print(" ".join(out))
+"""
+
+
+@pytest.mark.parametrize("isa", ["scalar", "default"])
+def test_every_gap_form_draws_the_matrix_of_the_jax_path(isa):
+    import hashlib
+    import os
+    import subprocess
+    import sys
+    env = dict(os.environ)
+    env.pop("BRAINSIM_JITC_ISA", None)
+    if isa != "default":
+        env["BRAINSIM_JITC_ISA"] = isa
+    out = subprocess.run([sys.executable, "-c", _DRAW], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    want = []
+    for prob, n, seed in ((0.02, 3000, 5), (0.5, 700, 6), (1e-3, 20000, 7)):
+        D = np.asarray(ev.JITCScalarR((0.7, prob, seed), shape=(64, n)).todense())
+        assert 0 < (D != 0).sum() < D.size
+        want.append(hashlib.sha256(np.packbits(D != 0).tobytes()).hexdigest())
+    assert out.stdout.split() == want
