@@ -345,10 +345,12 @@ def main(argv=None):
                         "like the single-threaded C++ floor and Brian2); 0: XLA's default, "
                         "the cores available")
     a = p.parse_args(argv)
+    if a.threads < 0:
+        p.error(f"--threads must be 0 (XLA's default) or a positive count, got {a.threads}")
+    import brainsim
     if a.threads:
-        import brainsim
         brainsim.environ.set_cpu_threads(a.threads)
-    threads = a.threads or int(os.environ.get("PJRT_NPROC") or 0) or len(os.sched_getaffinity(0))
+    threads = brainsim.environ.get_cpu_threads()
     n = int(3200 * a.scale) + int(800 * a.scale)
     if a.floor_repeats:
         r = bench_floor_ratio(a.scale, a.duration, a.floor_repeats)

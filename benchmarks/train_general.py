@@ -92,8 +92,8 @@ class RecurrentSNN(brainsim.DynamicsModule):
         """``spikes_in`` [T, B, 784] -> readout potential [T, B, 10].
 
         With ``hoist`` the input projection of all T steps is one [T*B, 784] x [784, H] product
-        before the loop, as the snnTorch model computes it (the same sums: each output element
-        is the same dot product); without it, a [B, 784] product inside every step.
+        before the loop, as the snnTorch model computes it (mathematically the same sums; the
+        blocking of the larger product may round the last bits differently); without it, a [B, 784] product inside every step.
         """
         brainsim.reset_states(self, batch_size=spikes_in.shape[1])
         if hoist:

@@ -233,6 +233,8 @@ def main(argv=None):
     add_conn_flags(p)
     _scale_out_args(p)
     a = p.parse_args(argv)
+    if a.threads < 0:
+        p.error(f"--threads must be 0 (XLA's default) or a positive count, got {a.threads}")
     if a.threads:
         brainsim.environ.set_cpu_threads(a.threads)
     if a.processes > 1 and a.process_id is None:

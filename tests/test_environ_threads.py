@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 import brainsim
@@ -76,9 +77,28 @@ def test_bad_thread_count_is_refused_and_changes_nothing(bad, error, match):
 def test_after_the_backend_started_a_change_is_refused_and_changes_nothing():
     jnp.zeros(1).block_until_ready()          # the backend is up in this process
     before = os.environ.get("PJRT_NPROC")
-    other = int(before or 0) + 7
+    now = brainsim.environ.get_cpu_threads()
+    other = now + 7
     with pytest.raises(ValueError, match=rf"set_cpu_threads\({other}\): JAX's CPU backend has "
-                                         r"already started .* How to fix: call "
-                                         r"brainsim.environ.set_cpu_threads before the first"):
+                                         rf"already started with a pool of {now} thread\(s\).* "
+                                         r"How to fix: call brainsim.environ.set_cpu_threads "
+                                         r"before the first"):
         brainsim.environ.set_cpu_threads(other)
     assert os.environ.get("PJRT_NPROC") == before
+    # asking for the pool it already has is no error (a NumPy integer is an integer)
+    brainsim.environ.set_cpu_threads(np.int64(now))
+    assert os.environ.get("PJRT_NPROC") == before
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"PJRT_NPROC": "3", "NPROC": "5"}, 3),
+    ({"NPROC": "5"}, 5),
+    ({}, None),                               # the cores this process may run on
+])
+def test_get_cpu_threads_reads_the_environment_as_xla_does(monkeypatch, env, expected):
+    for var in ("PJRT_NPROC", "NPROC"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    want = expected if expected is not None else len(os.sched_getaffinity(0))
+    assert brainsim.environ.get_cpu_threads() == want

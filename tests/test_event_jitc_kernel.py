@@ -244,7 +244,8 @@ _DRAW = """
 import hashlib, sys
 import numpy as np
 import brainsim.event as ev
-out = []
+from brainsim.event import _kernels_cpu
+out = [_kernels_cpu.jitc_gap_form()]
 for prob, n, seed in ((0.02, 3000, 5), (0.5, 700, 6), (1e-3, 20000, 7)):
     M = ev.JITCScalarR((0.7, prob, seed), shape=(64, n))
     got = np.asarray(ev.BinaryArray(np.eye(64, dtype=bool)) @ M)
@@ -259,16 +260,26 @@ def test_every_gap_form_draws_the_matrix_of_the_jax_path(isa):
     import os
     import subprocess
     import sys
-    env = dict(os.environ)
+    env = dict(os.environ, BRAINSIM_EVENT_BACKEND="cpu_kernel")   # never the pure-JAX path
     env.pop("BRAINSIM_JITC_ISA", None)
     if isa != "default":
         env["BRAINSIM_JITC_ISA"] = isa
     out = subprocess.run([sys.executable, "-c", _DRAW], env=env, capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr
-    want = []
+    with open("/proc/cpuinfo") as f:
+        avx2 = " avx2" in f.read()
+    want = ["avx2" if isa == "default" and avx2 else "scalar"]
     for prob, n, seed in ((0.02, 3000, 5), (0.5, 700, 6), (1e-3, 20000, 7)):
         D = np.asarray(ev.JITCScalarR((0.7, prob, seed), shape=(64, n)).todense())
         assert 0 < (D != 0).sum() < D.size
         want.append(hashlib.sha256(np.packbits(D != 0).tobytes()).hexdigest())
     assert out.stdout.split() == want
+
+
+def test_an_unknown_draw_form_is_refused(monkeypatch):
+    monkeypatch.setenv("BRAINSIM_JITC_ISA", "avx9")
+    monkeypatch.setitem(_backend._state, "registered", None)
+    with pytest.raises(ValueError, match=r"BRAINSIM_JITC_ISA='avx9' is not a form of the JITC "
+                                         r"kernel's draw: expected 'scalar'.*How to fix: unset"):
+        _backend.kernels_available()

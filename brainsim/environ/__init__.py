@@ -1,6 +1,7 @@
 """Simulation settings: the time step ``dt``, the loop clock ``t``, ``i``, and CPU threads."""
 
 from ._environ import context, get, get_dt, get_i, get_t, set, signature
-from ._threads import set_cpu_threads
+from ._threads import get_cpu_threads, set_cpu_threads
 
-__all__ = ["set", "context", "get", "get_dt", "get_t", "get_i", "signature", "set_cpu_threads"]
+__all__ = ["set", "context", "get", "get_dt", "get_t", "get_i", "signature", "set_cpu_threads",
+           "get_cpu_threads"]

@@ -64,9 +64,19 @@ def get_backend() -> str:
     return _state["backend"]
 
 
+# BRAINSIM_JITC_ISA=scalar makes the kernel draw JIT connectivity with its scalar form instead
+# of the AVX2 one (the same matrix; for tests and timing). The library reads it when it loads.
+_ISA_ENV = "BRAINSIM_JITC_ISA"
+
+
 def kernels_available() -> bool:
     """True if the compiled extension imports and its FFI targets are registered."""
     if _state["registered"] is None:
+        isa = os.environ.get(_ISA_ENV, "")
+        if isa not in ("", "scalar"):
+            raise ValueError(f"{_ISA_ENV}={isa!r} is not a form of the JITC kernel's draw: "
+                             f"expected 'scalar' (or unset, for the AVX2 form where the CPU "
+                             f"has it). How to fix: unset {_ISA_ENV} or set it to 'scalar'.")
         try:
             from . import _kernels_cpu
         except ImportError:

@@ -497,7 +497,8 @@ void FillGaps256(uint32_t key, int64_t t0, float scale, const int32_t* __restric
 using FillGapsFn = void (*)(uint32_t, int64_t, float, const int32_t*, int32_t*);
 
 // The AVX2 form where the CPU has it, chosen once; BRAINSIM_JITC_ISA=scalar forces the
-// scalar one (the tests run both against the pure-JAX draw).
+// scalar one (the tests run both against the pure-JAX draw; brainsim.event._backend refuses
+// other values before this library loads).
 FillGapsFn PickFillGaps() {
   const char* want = std::getenv("BRAINSIM_JITC_ISA");
   if (want != nullptr && std::string(want) == "scalar") return FillGapsScalar;
@@ -717,9 +718,16 @@ static PyObject* Registrations(PyObject*, PyObject*) {
   return d;
 }
 
+// Which form of the JITC gap draw this process runs (tests check the override took effect).
+static PyObject* JitcGapForm(PyObject*, PyObject*) {
+  return PyUnicode_FromString(FillGaps == FillGapsScalar ? "scalar" : "avx2");
+}
+
 static PyMethodDef kMethods[] = {
     {"registrations", Registrations, METH_NOARGS,
      "Map of XLA FFI target name -> PyCapsule holding the handler."},
+    {"jitc_gap_form", JitcGapForm, METH_NOARGS,
+     "'avx2' or 'scalar': the form of the JITC gap draw chosen at load time."},
     {nullptr, nullptr, 0, nullptr}};
 
 static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_kernels_cpu",
