@@ -240,13 +240,15 @@ def test_silent_blocks_negative_zero_and_nan_follow_jnp():
 
 # The kernel computes the gaps in an AVX2 form where the CPU has it and in a scalar form
 # otherwise (BRAINSIM_JITC_ISA=scalar forces it): both must draw the pure-JAX matrix.
-_DRAW = """
+# (prob, columns, seed): rows of ~60, ~350 and ~20 targets, so several 32-slot chunks each
+_DRAW_CASES = ((0.02, 3000, 5), (0.5, 700, 6), (1e-3, 20000, 7))
+_DRAW = f"""
 import hashlib, sys
 import numpy as np
 import brainsim.event as ev
 from brainsim.event import _kernels_cpu
 out = [_kernels_cpu.jitc_gap_form()]
-for prob, n, seed in ((0.02, 3000, 5), (0.5, 700, 6), (1e-3, 20000, 7)):
+for prob, n, seed in {_DRAW_CASES!r}:
     M = ev.JITCScalarR((0.7, prob, seed), shape=(64, n))
     got = np.asarray(ev.BinaryArray(np.eye(64, dtype=bool)) @ M)
     out.append(hashlib.sha256(np.packbits(got != 0).tobytes()).hexdigest())
@@ -270,7 +272,7 @@ def test_every_gap_form_draws_the_matrix_of_the_jax_path(isa):
     with open("/proc/cpuinfo") as f:
         avx2 = " avx2" in f.read()
     want = ["avx2" if isa == "default" and avx2 else "scalar"]
-    for prob, n, seed in ((0.02, 3000, 5), (0.5, 700, 6), (1e-3, 20000, 7)):
+    for prob, n, seed in _DRAW_CASES:
         D = np.asarray(ev.JITCScalarR((0.7, prob, seed), shape=(64, n)).todense())
         assert 0 < (D != 0).sum() < D.size
         want.append(hashlib.sha256(np.packbits(D != 0).tobytes()).hexdigest())

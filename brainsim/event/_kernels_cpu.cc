@@ -17,7 +17,6 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
-#include <string>
 #include <vector>
 
 #include "xla/ffi/api/ffi.h"
@@ -501,7 +500,7 @@ using FillGapsFn = void (*)(uint32_t, int64_t, float, const int32_t*, int32_t*);
 // other values before this library loads).
 FillGapsFn PickFillGaps() {
   const char* want = std::getenv("BRAINSIM_JITC_ISA");
-  if (want != nullptr && std::string(want) == "scalar") return FillGapsScalar;
+  if (want != nullptr && std::strcmp(want, "scalar") == 0) return FillGapsScalar;
 #ifdef BRAINSIM_JITC_SIMD
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx2")) return FillGaps256;
