@@ -22,7 +22,8 @@ _inc = _jaxlib_include()
 ext_modules = [] if _inc is None else [
     Extension(
         "brainsim.event._kernels_cpu",
-        sources=["brainsim/event/_kernels_cpu.cc"],
+        sources=["brainsim/event/_kernels_cpu.cc", "brainsim/event/_kernels_dense.cc"],
+        depends=["brainsim/event/_kernels_lanes.h"],
         include_dirs=[_inc],
         language="c++",
         extra_compile_args=["-O3", "-std=c++17", "-fvisibility=hidden"],

@@ -7,7 +7,6 @@ with one-hot rows.
 """
 from __future__ import annotations
 
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -17,13 +16,9 @@ import pytest
 import brainsim.event as ev
 from brainsim.event import _backend
 from brainsim.event._jitc_draw import LOG2_TABLE, _neg_log2_fixed, gaps_of
+from _kernels import require_kernel
 
-if not _backend.has_target("brainsim_jitc"):
-    if shutil.which("c++") is None and shutil.which("g++") is None:
-        pytest.skip("no C++ compiler on this machine, so the optional kernel cannot exist",
-                    allow_module_level=True)
-    pytest.fail("the JITC kernel is not built although a compiler exists; run "
-                "`python setup.py build_ext --inplace`", pytrace=False)
+require_kernel("brainsim_jitc")
 
 KINDS = {"Scalar": (0.7,), "Normal": (0.5, 0.3), "Uniform": (-0.2, 0.6)}
 FORMATS = [(k, lay) for k in KINDS for lay in ("R", "C")]

@@ -1,7 +1,6 @@
 """The compiled XLA:CPU kernel against the pure-JAX products and a dense NumPy reference."""
 from __future__ import annotations
 
-import shutil
 
 import jax
 import jax.numpy as jnp
@@ -10,13 +9,9 @@ import pytest
 
 import brainsim.event as ev
 from brainsim.event import _backend
+from _kernels import require_kernel
 
-if not ev.kernels_available():
-    if shutil.which("c++") is None and shutil.which("g++") is None:
-        pytest.skip("no C++ compiler on this machine, so the optional kernel cannot exist",
-                    allow_module_level=True)
-    pytest.fail("brainsim.event kernels are not built although a compiler exists; run "
-                "`pip install -e .` or `python setup.py build_ext --inplace`", pytrace=False)
+require_kernel()
 
 
 @pytest.fixture

@@ -221,12 +221,16 @@ def test_brainsim_grad_of_vmap_through_event_fixed_prob(backend):
     np.testing.assert_allclose(g, gd, **TOL)
 
 
-def test_grad_of_vmap_through_dense_event_product():
-    """BinaryArray @ dense W picks its capacity with lax.switch too once W has over 128 rows."""
+@pytest.mark.parametrize("backend", ["cpu_kernel", "jax"], indirect=True)
+def test_grad_of_vmap_through_dense_event_product(backend):
+    """BinaryArray @ dense W: the pure-JAX form picks its capacity with lax.switch once W has
+    over 128 rows (a conditional in the compiled program); the kernel replaces it."""
     rng = np.random.default_rng(8)
     W = jnp.asarray(rng.normal(size=(200, 5)), jnp.float32)
     S = jnp.asarray(rng.random((V_, 200)) < 0.05, jnp.float32)
     C = jnp.asarray(rng.normal(size=(V_, 5)), jnp.float32)
-    loss = lambda W, event: jnp.sum((jax.vmap(lambda s: (ev.BinaryArray(s) if event else s) @ W)(S) * C) ** 2)
-    assert "cond[" in str(jax.make_jaxpr(jax.grad(loss), static_argnums=1)(W, True))
-    np.testing.assert_allclose(jax.grad(loss)(W, True), jax.grad(loss)(W, False), **TOL)
+    loss = lambda W, S, event: jnp.sum((jax.vmap(lambda s: (ev.BinaryArray(s) if event else s) @ W)(S) * C) ** 2)
+    hlo = jax.jit(jax.grad(loss), static_argnums=2).lower(W, S, True).as_text()
+    assert ("brainsim_dense_events" in hlo) == (backend == "cpu_kernel")
+    assert ("stablehlo.case" in hlo) == (backend == "jax")
+    np.testing.assert_allclose(jax.grad(loss)(W, S, True), jax.grad(loss)(W, S, False), **TOL)

@@ -17,9 +17,11 @@ TAU, TAU_OUT = 10., 5.   # ms, dt = 1 ms
 
 
 class RSNN(brainsim.DynamicsModule):
-    def __init__(self, w_in, w_rec, w_out):
+    def __init__(self, w_in, w_rec, w_out, event_input=False):
         super().__init__(N_IN)
-        self.fc_in = layers.Linear(N_IN, H, weight=jnp.asarray(w_in))
+        # the benchmark's model takes its input spikes through EventLinear (the compiled kernel)
+        fc = layers.EventLinear if event_input else layers.Linear
+        self.fc_in = fc(N_IN, H, weight=jnp.asarray(w_in))
         self.fc_rec = layers.Linear(H, H, weight=jnp.asarray(w_rec))
         self.lif = neurons.LIF(H, tau=TAU * u.ms, V_th=1., V_reset=0., V_rest=0.,
                                spk_fun=surrogate.Arctan())
@@ -76,13 +78,15 @@ def _setup():
     return params, x, y
 
 
-@pytest.mark.parametrize("rng, hoist", [("hash", False), ("threefry", False), ("hash", True)])
-def test_recurrent_lif_gradient_equals_hand_written(rng, hoist):
+@pytest.mark.parametrize("rng, hoist, event", [("hash", False, False), ("threefry", False, False),
+                                              ("hash", True, False), ("hash", True, True),
+                                              ("hash", False, True)])
+def test_recurrent_lif_gradient_equals_hand_written(rng, hoist, event):
     params, x, y = _setup()
     s = encoding.poisson(x, T, jax.random.PRNGKey(0), rng=rng)
     assert 0.2 < float(s.mean()) < 0.8
     with brainsim.environ.context(dt=1. * u.ms):
-        net = brainsim.init_states(RSNN(*params), B)
+        net = brainsim.init_states(RSNN(*params, event_input=event), B)
         ps = {"in": net.fc_in.weight, "rec": net.fc_rec.weight, "out": net.fc_out.weight}
         loss = lambda s: train.cross_entropy(train.mean_over_time(net(s, hoist=hoist)), y)  # noqa: E731
         g, val = brainsim.jit(brainsim.grad(loss, grad_states=ps, return_value=True))(s)

@@ -67,6 +67,9 @@ def get_backend() -> str:
 # BRAINSIM_JITC_ISA=scalar makes the kernel draw JIT connectivity with its scalar form instead
 # of the AVX2 one (the same matrix; for tests and timing). The library reads it when it loads.
 _ISA_ENV = "BRAINSIM_JITC_ISA"
+# BRAINSIM_DENSE_ISA=avx2 or =portable caps the form of the dense-weight kernel (_kernels_dense.cc)
+# below the widest the CPU has (the same sums; for tests and timing).
+_DENSE_ISA_ENV = "BRAINSIM_DENSE_ISA"
 
 
 def kernels_available() -> bool:
@@ -77,6 +80,12 @@ def kernels_available() -> bool:
             raise ValueError(f"{_ISA_ENV}={isa!r} is not a form of the JITC kernel's draw: "
                              f"expected 'scalar' (or unset, for the AVX2 form where the CPU "
                              f"has it). How to fix: unset {_ISA_ENV} or set it to 'scalar'.")
+        dense = os.environ.get(_DENSE_ISA_ENV, "")
+        if dense not in ("", "avx2", "portable"):
+            raise ValueError(f"{_DENSE_ISA_ENV}={dense!r} is not a form of the dense-weight "
+                             f"kernel: expected 'avx2' or 'portable' (or unset, for the widest "
+                             f"form the CPU has). How to fix: unset {_DENSE_ISA_ENV} or set it "
+                             f"to one of those.")
         try:
             from . import _kernels_cpu
         except ImportError:

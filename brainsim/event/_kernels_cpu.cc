@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "xla/ffi/api/ffi.h"
+#include "_kernels_lanes.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -28,6 +29,9 @@
 namespace ffi = xla::ffi;
 
 namespace {
+
+using brainsim_kernels::LaneMap;
+using brainsim_kernels::MakeLaneMap;
 
 // Whether x[0..15] are all silent (x == 0, -0.0 included; NaN counts as an event, as in jnp),
 // tested 16 at a time: the scan for the few active rows of a big population is most of the
@@ -276,56 +280,6 @@ ffi::Error LatencyGatherImpl(ffi::Buffer<ffi::S32> steps, ffi::Buffer<DT> g,
   return ffi::Error::Success();
 }
 
-
-// --------------------------------------------------------------------------- lanes, generic
-// Lane strides for any number of operands (the rule above, written once for the kernels below).
-struct LaneMap {
-  static constexpr int kMaxOps = 8;
-  size_t k = 0;
-  int64_t count = 1;
-  int nops = 0;
-  int64_t n[8] = {0};
-  int64_t st[kMaxOps][8] = {{0}};
-  // off[j] for operand j; the result is operand `nops - 1`.
-  void Offsets(int64_t l, int64_t* off) const {
-    for (int j = 0; j < nops; ++j) off[j] = 0;
-    for (size_t d = k; d-- > 0;) {
-      const int64_t i = l % n[d];
-      l /= n[d];
-      for (int j = 0; j < nops; ++j) off[j] += i * st[j][d];
-    }
-  }
-};
-
-// dims[j] / core[j]: the dimensions of operand j and how many of them are unbatched; the
-// last entry is the result, whose lane dimensions give the lane counts.
-bool MakeLaneMap(const ffi::Span<const int64_t>* dims, const size_t* core, int nops, LaneMap& L) {
-  if (nops > LaneMap::kMaxOps) return false;
-  L.nops = nops;
-  const auto& od = dims[nops - 1];
-  if (od.size() < core[nops - 1]) return false;
-  L.k = od.size() - core[nops - 1];
-  if (L.k > 8) return false;
-  for (int j = 0; j < nops; ++j) {
-    if (dims[j].size() != core[j] + L.k) return false;
-  }
-  for (int j = 0; j < nops; ++j) {
-    int64_t base = 1;
-    for (size_t d = L.k; d < dims[j].size(); ++d) base *= dims[j][d];
-    for (size_t d = L.k; d-- > 0;) {
-      const int64_t size = dims[j][d];
-      if (size != 1 && size != od[d]) return false;
-      L.st[j][d] = size == 1 ? 0 : base;
-      base *= size;
-    }
-  }
-  L.count = 1;
-  for (size_t d = 0; d < L.k; ++d) {
-    L.n[d] = od[d];
-    L.count *= od[d];
-  }
-  return true;
-}
 
 // --------------------------------------------------------------------------- csr_gather
 // csr_gather:  out[b, i] = sum_{s in indptr[i]..indptr[i+1]} data[s] * v(b, indices[s]),
@@ -690,6 +644,10 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimJitc, JitcImpl,
                                   .Attr<int64_t>("gather"));
 
 // --------------------------------------------------------------------------- Python module
+// The dense-weight event product lives in _kernels_dense.cc.
+extern "C" XLA_FFI_Error* BrainsimDenseEvents(XLA_FFI_CallFrame* call_frame);
+const char* BrainsimDenseEventsForm();
+
 static PyObject* Registrations(PyObject*, PyObject*) {
   const struct {
     const char* name;
@@ -698,6 +656,7 @@ static PyObject* Registrations(PyObject*, PyObject*) {
       {"brainsim_csr_scatter", reinterpret_cast<void*>(&BrainsimCsrScatter)},
       {"brainsim_csr_gather", reinterpret_cast<void*>(&BrainsimCsrGather)},
       {"brainsim_jitc", reinterpret_cast<void*>(&BrainsimJitc)},
+      {"brainsim_dense_events", reinterpret_cast<void*>(&BrainsimDenseEvents)},
       {"brainsim_latency_scatter_f32", reinterpret_cast<void*>(&BrainsimLatencyScatterF32)},
       {"brainsim_latency_scatter_f64", reinterpret_cast<void*>(&BrainsimLatencyScatterF64)},
       {"brainsim_latency_gather_f32", reinterpret_cast<void*>(&BrainsimLatencyGatherF32)},
@@ -722,11 +681,18 @@ static PyObject* JitcGapForm(PyObject*, PyObject*) {
   return PyUnicode_FromString(FillGaps == FillGapsScalar ? "scalar" : "avx2");
 }
 
+// Which form of the dense-weight kernel this process runs: 'avx512', 'avx2' or 'portable'.
+static PyObject* DenseEventsForm(PyObject*, PyObject*) {
+  return PyUnicode_FromString(BrainsimDenseEventsForm());
+}
+
 static PyMethodDef kMethods[] = {
     {"registrations", Registrations, METH_NOARGS,
      "Map of XLA FFI target name -> PyCapsule holding the handler."},
     {"jitc_gap_form", JitcGapForm, METH_NOARGS,
      "'avx2' or 'scalar': the form of the JITC gap draw chosen at load time."},
+    {"dense_events_form", DenseEventsForm, METH_NOARGS,
+     "'avx512', 'avx2' or 'portable': the form of the dense-weight kernel chosen at load time."},
     {nullptr, nullptr, 0, nullptr}};
 
 static struct PyModuleDef kModule = {PyModuleDef_HEAD_INIT, "_kernels_cpu",

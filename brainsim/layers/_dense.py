@@ -78,7 +78,11 @@ class EventLinear(Linear):
     """Dense weights, event-driven product: only rows of active inputs are read.
 
     Nonzero inputs count as 1 in the forward pass; the gradient w.r.t. the input is the float
-    product's (surrogate-gradient friendly). Equals :class:`Linear` on 0/1 inputs.
+    product's (surrogate-gradient friendly). Equals :class:`Linear` on 0/1 inputs. Inputs of
+    shape ``(..., in_size)`` (e.g. ``[T, B, in_size]``, all steps at once) are one product.
+    On XLA:CPU the forward pass and the weight gradient run a compiled kernel that sums the
+    active rows (``brainsim.event.set_backend``); at the ~30 % density of rate-coded images it
+    takes about half the time of the GEMM of :class:`Linear` (``benchmarks/RESULTS.md``).
 
     Examples
     --------
@@ -92,4 +96,13 @@ class EventLinear(Linear):
     __module__ = "brainsim.layers"
 
     def _product(self, x, w):
-        return BinaryArray(x) @ w
+        if isinstance(x, u.Quantity):
+            raise TypeError(f"EventLinear: the input is spikes (any nonzero is one event), so it "
+                            f"cannot carry a unit; got a Quantity in {u.get_unit(x)}. How to fix: "
+                            f"pass the spikes as a plain (bool or float) array.")
+        x = jnp.asarray(x)
+        if x.ndim <= 2:
+            return BinaryArray(x) @ w
+        # leading axes (time, batch, ...) are rows of one product: one kernel call for all
+        y = BinaryArray(x.reshape(-1, x.shape[-1])) @ w
+        return y.reshape(x.shape[:-1] + y.shape[-1:])
