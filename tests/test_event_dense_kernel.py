@@ -138,6 +138,25 @@ def test_vmap_and_its_gradients_equal_dense(in_axes, backend):
                                jax.vmap(jax.grad(dense), in_axes)(W, X), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("in_axes", [(None, 0), (0, None), (0, 0)])
+def test_vmap_over_an_empty_axis(in_axes, backend):
+    """A lane of size 0 against a shared operand's 1 is 0 lanes, not 1."""
+    W = np.zeros((0, 5, 4), np.float32) if in_axes[0] == 0 else np.ones((5, 4), np.float32)
+    X = np.ones((0, 3, 5), np.float32) if in_axes[1] == 0 else np.ones((3, 5), np.float32)
+    f = lambda W, X: ev.BinaryArray(X) @ W
+    assert jax.jit(jax.vmap(f, in_axes))(W, X).shape == (0, 3, 4)
+    g = jax.grad(lambda W: jnp.sum(jax.vmap(f, in_axes)(W, X)))(W)
+    assert g.shape == W.shape
+
+
+def test_mixed_second_derivative_is_the_float_products():
+    """d/dX of dL/dW: the straight-through rule applied twice, as for X @ W with float X."""
+    X, W, C = _problem(7, (9, 70, 20), 0.3, "float01")
+    mixed = lambda loss: jax.grad(lambda X: jnp.sum(jax.grad(loss)(W, X) ** 2))(X)
+    np.testing.assert_allclose(mixed(lambda W, X: _loss(W, X, C)),
+                               mixed(lambda W, X: jnp.sum(jnp.sin(X @ W) * C)), rtol=1e-4, atol=1e-4)
+
+
 def test_weights_other_than_float32_use_the_jax_form():
     X, W, C = _problem(5, (9, 70, 20), 0.3, "bool")
     W16 = W.astype(jnp.bfloat16)
@@ -226,6 +245,12 @@ def test_event_linear_on_all_steps_at_once_equals_linear(backend):
     np.testing.assert_allclose(fe(x), fl(x), rtol=1e-5, atol=1e-5)
     grad = lambda layer: jax.grad(lambda w: jnp.sum(layer._product(x, w) * C))(jnp.asarray(w))
     np.testing.assert_allclose(grad(fe), grad(fl), rtol=1e-5, atol=1e-5)
+
+
+def test_event_linear_takes_a_dimensionless_quantity():
+    w = np.arange(6, dtype=np.float32).reshape(3, 2)
+    x = u.Quantity(jnp.array([1., 0., 1.]))
+    np.testing.assert_array_equal(layers.EventLinear(3, 2, weight=w)(x), [4., 6.])
 
 
 def test_event_linear_refuses_a_quantity_input():

@@ -66,8 +66,13 @@ def _event(W, X, cap):
 
 
 # --------------------------------------------------------------------------- compiled kernel
+def _lanes(*arrays):
+    """The broadcast lane dimensions (all but the last two) of ``arrays``; 0 beats a shared 1."""
+    return tuple(np.broadcast_shapes(*[a.shape[:-2] for a in arrays]))
+
+
 def _kernel_shape(x, w, *, transpose):
-    lanes = tuple(max(x.shape[d], w.shape[d]) for d in range(x.ndim - 2))
+    lanes = _lanes(x, w)
     rows = x.shape[-1] if transpose else x.shape[-2]
     return lanes + (rows, w.shape[-1]), jnp.float32
 
@@ -107,10 +112,6 @@ def _rows_t_impl(G, X, *, kernel):
         if out is not None:
             return out
     return jnp.swapaxes((X != 0).astype(G.dtype), -1, -2) @ G
-
-
-def _lanes(*avals):
-    return tuple(max(a.shape[d] for a in avals) for d in range(avals[0].ndim - 2))
 
 
 def _rows_abstract(W, X, **_):

@@ -308,11 +308,14 @@ LaneFn<XT> ChooseLane() {
 #ifdef BRAINSIM_DENSE_AVX512
   __builtin_cpu_init();
   const bool only_avx2 = cap != nullptr && std::strcmp(cap, "avx2") == 0;
-  if (!only_avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512vl")) {
+  // both wide forms are compiled with BMI1/2 and POPCNT too (blsr, shlx): a VM may hide them
+  const bool bits = __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+                    __builtin_cpu_supports("popcnt");
+  if (!only_avx2 && bits && __builtin_cpu_supports("avx512f") &&
+      __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) {
     return LaneAvx512<XT>;
   }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return LaneAvx2<XT>;
+  if (bits && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return LaneAvx2<XT>;
 #endif
   return LanePortable<XT>;
 }

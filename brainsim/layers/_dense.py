@@ -97,9 +97,11 @@ class EventLinear(Linear):
 
     def _product(self, x, w):
         if isinstance(x, u.Quantity):
-            raise TypeError(f"EventLinear: the input is spikes (any nonzero is one event), so it "
-                            f"cannot carry a unit; got a Quantity in {u.get_unit(x)}. How to fix: "
-                            f"pass the spikes as a plain (bool or float) array.")
+            if not u.get_dim(x).is_dimensionless:
+                raise TypeError(f"EventLinear: the input is spikes (any nonzero is one event), so "
+                                f"it cannot carry a unit; got a Quantity in {u.get_unit(x)}. How "
+                                f"to fix: pass the spikes as a plain (bool or float) array.")
+            x = u.maybe_decimal(x)
         x = jnp.asarray(x)
         if x.ndim <= 2:
             return BinaryArray(x) @ w
