@@ -2,19 +2,21 @@
 
 Unlike benchmarks/train_fmnist.py (latency code, where ``train.first_spike_current`` skips the
 input product), nothing here has a shortcut: Bernoulli (rate-coded) input drawn every step,
-784 -> H recurrent LIF (``layers.EventLinear`` in, ``layers.Linear`` recurrent, ``neurons.LIF``,
+784 -> H recurrent LIF (``layers.Linear`` in, ``layers.Linear`` recurrent, ``neurons.LIF``,
 tau 10 ms, threshold 1, hard reset to 0, detached, arctan surrogate) -> ``layers.Linear`` ->
 ``neurons.LeakyIntegrator`` readout (tau 5 ms); dt = 1 ms, T = 25, batch 128; loss:
 cross-entropy of the readout's mean over time; BPTT; Adam 1e-3. The brainsim model is written
 as a user would: one ``brainsim.for_loop`` whose body calls the layers and neurons, with the
-input projection of all T steps computed before the loop (one ``layers.EventLinear`` call on
-the [T, B, 784] spikes), as the snnTorch model computes it with ``nn.Linear``.
+input projection of all T steps computed before the loop (one ``layers.Linear`` call on the
+[T, B, 784] spikes), as the snnTorch model computes it with ``nn.Linear``.
 
-``EventLinear`` is the ``Linear`` subclass for spike input: the same weights and sums, computed
-by adding the weight rows of the active inputs (and, for the gradient, the gradient rows of the
-active samples) instead of a GEMM over the 0/1 matrix. Row ``brainsim_linear`` is the same model
-with ``layers.Linear`` for the input, the GEMM that torch runs; ``--in-loop`` also times it
-with the ``EventLinear`` projection inside every step (row ``brainsim_in_loop``).
+The encoder gives the spikes as ``bool`` (``encoding.poisson(..., dtype=bool)``), and
+``layers.Linear`` reads a bool input as events: the same sums, computed by adding the weight
+rows of the active inputs (and, for the weight gradient, the gradient rows of the active
+samples; a compiled kernel on XLA:CPU) instead of a GEMM over the 0/1 matrix. Row
+``brainsim_float_input`` is the same model fed float32 spikes, which ``Linear`` multiplies with
+a GEMM as torch does; ``--in-loop`` also times the bool model with the input projection inside
+every step (row ``brainsim_in_loop``).
 
 snnTorch (benchmarks/train_general_snntorch.py, the same equations, initial weights and batch
 order) runs afterwards in a subprocess of ``--torch-python`` (default ``$TORCH_PYTHON``) with
@@ -76,14 +78,10 @@ from brainsim import datasets, encoding, layers, neurons, surrogate, train  # no
 class RecurrentSNN(brainsim.DynamicsModule):
     """784 -> H recurrent LIF -> 10 leaky integrators."""
 
-    def __init__(self, w_in, w_rec, w_out, tau_ms: float, tau_out_ms: float,
-                 event_input: bool = True):
+    def __init__(self, w_in, w_rec, w_out, tau_ms: float, tau_out_ms: float):
         n_in, n_hid = w_in.shape
         super().__init__(n_in, name="rsnn")
-        # the input is spikes: EventLinear sums the weight rows of the active inputs (a compiled
-        # kernel on XLA:CPU); Linear multiplies the 0/1 matrix like the GEMM of torch's nn.Linear
-        fc = layers.EventLinear if event_input else layers.Linear
-        self.fc_in = fc(n_in, n_hid, weight=jnp.asarray(w_in))
+        self.fc_in = layers.Linear(n_in, n_hid, weight=jnp.asarray(w_in))
         self.fc_rec = layers.Linear(n_hid, n_hid, weight=jnp.asarray(w_rec))
         self.lif = neurons.LIF(n_hid, tau=tau_ms * u.ms, V_th=1., V_reset=0., V_rest=0.,
                                spk_fun=surrogate.Arctan())
@@ -111,17 +109,19 @@ class RecurrentSNN(brainsim.DynamicsModule):
 
 
 def run_brainsim(d: dict, epochs: int, log, rng: str = "hash", hoist: bool = True,
-                 event_input: bool = True) -> dict:
+                 bool_input: bool = True) -> dict:
     brainsim.environ.set(dt=1. * u.ms)
     brainsim.random.seed(0)
     T, B = int(d["T"]), int(d["batch"])
     net = brainsim.init_states(RecurrentSNN(d["w_in"], d["w_rec"], d["w_out"],
-                                            float(d["tau_ms"]), float(d["tau_out_ms"]),
-                                            event_input), B)
+                                            float(d["tau_ms"]), float(d["tau_out_ms"])), B)
     opt = train.Optimizer(optax.adam(float(d["lr"])), net)
 
     def logits_of(x):
-        spikes = encoding.poisson(x, T, brainsim.random.split_key(), rng=rng)
+        # bool spikes: Linear sums the weight rows of the active inputs (events); float32
+        # spikes: it multiplies the 0/1 matrix with a GEMM, like torch's nn.Linear
+        spikes = encoding.poisson(x, T, brainsim.random.split_key(), rng=rng,
+                                  dtype=jnp.bool_ if bool_input else jnp.float32)
         return train.mean_over_time(net(spikes, hoist=hoist))
 
     def loss_fn(x, y):
@@ -140,7 +140,7 @@ def run_brainsim(d: dict, epochs: int, log, rng: str = "hash", hoist: bool = Tru
         acc = float(np.mean([float(a) for _, a in out]))      # waits for the last step
         times.append(time.perf_counter() - t0)
         accs.append(acc)
-        print(f"brainsim ({rng}{'' if hoist else ', in loop'}{'' if event_input else ', Linear'}) epoch {epoch + 1}: {times[-1]:.2f} s, train acc {acc:.4f}", file=log, flush=True)
+        print(f"brainsim ({rng}{'' if hoist else ', in loop'}{'' if bool_input else ', float input'}) epoch {epoch + 1}: {times[-1]:.2f} s, train acc {acc:.4f}", file=log, flush=True)
     correct = 0
     for k in range(0, len(y_te), B):
         xb = x_te[k:k + B]
@@ -174,8 +174,8 @@ def main(argv=None) -> dict:
                    help="comma-separated encoding.poisson generators to time brainsim with "
                         "(hash, threefry); the first is the one reported as 'brainsim'")
     p.add_argument("--in-loop", action="store_true",
-                   help="also time brainsim with the (EventLinear) input projection inside "
-                        "every step (row brainsim_in_loop)")
+                   help="also time brainsim with the input projection inside every step "
+                        "(row brainsim_in_loop)")
     p.add_argument("--torch-python", default=os.environ.get("TORCH_PYTHON"))
     p.add_argument("--threads", type=int, default=1,
                    help="threads of both libraries (1: XLA and torch single-threaded; with 2, XLA "
@@ -199,7 +199,7 @@ def main(argv=None) -> dict:
     res = {"brainsim": run_brainsim(d, a.epochs, log, rngs[0])}
     for r in rngs[1:]:
         res[f"brainsim_{r}"] = run_brainsim(d, a.epochs, log, r)
-    res["brainsim_linear"] = run_brainsim(d, a.epochs, log, rngs[0], event_input=False)
+    res["brainsim_float_input"] = run_brainsim(d, a.epochs, log, rngs[0], bool_input=False)
     if a.in_loop:
         res["brainsim_in_loop"] = run_brainsim(d, a.epochs, log, rngs[0], hoist=False)
     if not a.torch_python:
@@ -214,12 +214,12 @@ def main(argv=None) -> dict:
             print(out.stderr.rstrip(), file=log)
             res["snntorch"] = (json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0
                                else {"skipped": f"snnTorch failed: {out.stderr.strip()[-400:]}"})
-    print(f"{'library':16s} {'s/epoch':>8s} {'train acc':>9s} {'test acc':>8s}", file=log)
+    print(f"{'library':20s} {'s/epoch':>8s} {'train acc':>9s} {'test acc':>8s}", file=log)
     for k, r in res.items():
         if "epoch_s" in r:
-            print(f"{k:16s} {r['epoch_s']:8.3f} {r['train_acc']:9.4f} {r['test_acc']:8.4f}", file=log)
+            print(f"{k:20s} {r['epoch_s']:8.3f} {r['train_acc']:9.4f} {r['test_acc']:8.4f}", file=log)
         else:
-            print(f"{k:16s} skipped: {r['skipped']}", file=log)
+            print(f"{k:20s} skipped: {r['skipped']}", file=log)
     summary = dict(benchmark="train_general", epochs=a.epochs, hidden=H, batch=a.batch,
                    steps=a.steps, n_train=a.n_train, **res,
                    machine=f"{platform.machine()} {os.cpu_count()} cpu, {jax.default_backend()}")

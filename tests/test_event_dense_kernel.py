@@ -247,6 +247,23 @@ def test_event_linear_on_all_steps_at_once_equals_linear(backend):
     np.testing.assert_allclose(grad(fe), grad(fl), rtol=1e-5, atol=1e-5)
 
 
+def test_linear_reads_bool_input_as_events(backend):
+    """layers.Linear on bool spikes: the event product (the kernel on CPU), the float values."""
+    rng = np.random.default_rng(8)
+    w = rng.normal(size=(50, 12)).astype(np.float32)
+    x = rng.random((5, 4, 50)) < 0.3
+    C = rng.normal(size=(5, 4, 12)).astype(np.float32)
+    layer = layers.Linear(50, 12, weight=w)
+    loss = lambda w, x: jnp.sum(layer._product(x, w) * C)
+    hlo = jax.jit(jax.value_and_grad(loss)).lower(jnp.asarray(w), x).as_text()
+    assert hlo.count("brainsim_dense_events") == (2 if backend == "cpu_kernel" else 0)
+    np.testing.assert_allclose(layer(x), x.astype(np.float64) @ w, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(jax.grad(loss)(jnp.asarray(w), x),
+                               np.einsum("tbi,tbj->ij", x.astype(np.float64), C), rtol=1e-5, atol=1e-5)
+    # float spikes keep the GEMM, as torch's nn.Linear
+    assert "brainsim_dense_events" not in jax.jit(loss).lower(jnp.asarray(w), x.astype(np.float32)).as_text()
+
+
 def test_event_linear_takes_a_dimensionless_quantity():
     w = np.arange(6, dtype=np.float32).reshape(3, 2)
     x = u.Quantity(jnp.array([1., 0., 1.]))

@@ -78,12 +78,16 @@ def _setup():
     return params, x, y
 
 
-@pytest.mark.parametrize("rng, hoist, event", [("hash", False, False), ("threefry", False, False),
-                                              ("hash", True, False), ("hash", True, True),
-                                              ("hash", False, True)])
-def test_recurrent_lif_gradient_equals_hand_written(rng, hoist, event):
+# event: EventLinear for the input; bool: bool spikes into Linear (the benchmark's model), both
+# the compiled event product on CPU
+@pytest.mark.parametrize("rng, hoist, event, bool_spikes", [
+    ("hash", False, False, False), ("threefry", False, False, False), ("hash", True, False, False),
+    ("hash", True, True, False), ("hash", False, True, False), ("hash", True, False, True),
+    ("hash", False, False, True)])
+def test_recurrent_lif_gradient_equals_hand_written(rng, hoist, event, bool_spikes):
     params, x, y = _setup()
-    s = encoding.poisson(x, T, jax.random.PRNGKey(0), rng=rng)
+    s = encoding.poisson(x, T, jax.random.PRNGKey(0), rng=rng,
+                         dtype=jnp.bool_ if bool_spikes else jnp.float32)
     assert 0.2 < float(s.mean()) < 0.8
     with brainsim.environ.context(dt=1. * u.ms):
         net = brainsim.init_states(RSNN(*params, event_input=event), B)

@@ -41,6 +41,12 @@ class Linear(Module):
     -----
     .. math:: y_j = \\sum_i x_i W_{ij} + b_j
 
+    A ``bool`` input (e.g. ``encoding.poisson(..., dtype=bool)``) is read as events: the product
+    sums the rows of ``W`` at its True entries, as :class:`EventLinear` does, which on XLA:CPU
+    runs a compiled kernel at about half the cost of the GEMM at 30 % density. The values are
+    those of the float product, up to float32 summation order; a bool input has no gradient.
+    For float spikes that need the straight-through input gradient, use :class:`EventLinear`.
+
     Examples
     --------
     >>> import jax.numpy as jnp
@@ -67,11 +73,25 @@ class Linear(Module):
         return y
 
     def _product(self, x, w):
-        # a NumPy array on the left would not defer to a Quantity weight's __rmatmul__
-        return (x if isinstance(x, u.Quantity) else jnp.asarray(x)) @ w
+        if isinstance(x, u.Quantity):
+            return x @ w
+        x = jnp.asarray(x)   # a NumPy array would not defer to a Quantity weight's __rmatmul__
+        if x.dtype == jnp.bool_:
+            # bool input is events (it has no gradient): the sums of the weight rows at its True
+            # entries equal the float product, at about half a GEMM's cost on CPU
+            return _event_product(x, w)
+        return x @ w
 
     def __call__(self, x):
         return self.update(x)
+
+
+def _event_product(x, w):
+    """``x @ w`` with ``x (..., in)`` read as events: one product over all leading axes."""
+    if x.ndim <= 2:
+        return BinaryArray(x) @ w
+    y = BinaryArray(x.reshape(-1, x.shape[-1])) @ w
+    return y.reshape(x.shape[:-1] + y.shape[-1:])
 
 
 class EventLinear(Linear):
@@ -102,9 +122,4 @@ class EventLinear(Linear):
                                 f"it cannot carry a unit; got a Quantity in {u.get_unit(x)}. How "
                                 f"to fix: pass the spikes as a plain (bool or float) array.")
             x = u.maybe_decimal(x)
-        x = jnp.asarray(x)
-        if x.ndim <= 2:
-            return BinaryArray(x) @ w
-        # leading axes (time, batch, ...) are rows of one product: one kernel call for all
-        y = BinaryArray(x.reshape(-1, x.shape[-1])) @ w
-        return y.reshape(x.shape[:-1] + y.shape[-1:])
+        return _event_product(jnp.asarray(x), w)
