@@ -4,7 +4,7 @@ The product of one training step's input layer: ``X`` of shape ``(R, m)`` (R = T
 0/1 spikes at a given density) with ``W (m, n)``, and its weight gradient ``X^T G`` for ``G (R, n)``.
 ``event`` is ``brainsim.event.BinaryArray(X) @ W`` and ``jax.grad`` of it w.r.t. ``W`` (the
 compiled ``brainsim_dense_events`` kernel on XLA:CPU); ``gemm`` is ``X @ W`` and ``X.T @ G`` as
-XLA compiles them (what ``layers.Linear`` runs). Medians of interleaved calls, one XLA thread
+XLA compiles them (what ``layers.Linear`` runs on float input). Medians of interleaved calls, one XLA thread
 unless ``--threads`` says otherwise. ``--forms`` repeats the run in subprocesses with the kernel
 capped at its AVX2 and portable forms (``BRAINSIM_DENSE_ISA``).
 

@@ -1,8 +1,9 @@
 """Choice between the pure-JAX products and the compiled XLA:CPU kernels.
 
 The kernels (``_kernels_cpu``, a C++ extension built by ``pip install``) run the forward pass of
-the event-driven product as one XLA FFI call: on XLA:CPU a handful of microseconds instead of the
-tens that the jnp formulation spends in op overheads. The pure-JAX path stays the reference, the
+the event-driven product (and, for dense weights, its weight gradient) as one XLA FFI call: on
+XLA:CPU a handful of microseconds instead of the tens that the jnp formulation spends in op
+overheads. The pure-JAX path stays the reference, the
 differentiation rules, and the fallback whenever the kernel cannot be used (extension missing,
 non-CPU default backend, dtypes other than float32 weights with bool/float32 events, formats
 without a kernel). The latency-input scatter and gather of brainsim.train follow the same choice.

@@ -145,11 +145,13 @@ rows_p = _make("brainsim_event_dense_rows", _rows_impl, _rows_abstract)
 rows_t_p = _make("brainsim_event_dense_rows_t", _rows_t_impl, _rows_t_abstract)
 
 
-def _lane_batch(prim):
+def _lane_batch(prim, fold: bool):
+    """The batching rule of ``prim``: one more lane, or (``fold``) spikes mapped over shared
+    weights folded into the batch axis; ``rows_t_p`` cannot fold, its result is per lane."""
     def rule(args, dims, **params):
         A, X = args
         dA, dX = dims
-        if dA is None and A.ndim == 2 and prim is rows_p:
+        if fold and dA is None and A.ndim == 2:
             # only the spikes are mapped, over shared weights: the mapped axis joins the batch
             Xm = jnp.moveaxis(X, dX, 0)
             V, B = Xm.shape[:2]
@@ -161,8 +163,8 @@ def _lane_batch(prim):
     return rule
 
 
-batching.primitive_batchers[rows_p] = _lane_batch(rows_p)
-batching.primitive_batchers[rows_t_p] = _lane_batch(rows_t_p)
+batching.primitive_batchers[rows_p] = _lane_batch(rows_p, fold=True)
+batching.primitive_batchers[rows_t_p] = _lane_batch(rows_t_p, fold=False)
 
 
 def _check_linear(X):

@@ -110,7 +110,8 @@ BRAINSIM_INLINE void ColMasks(const XT* x, int64_t rb, int64_t m, uint64_t* col)
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define BRAINSIM_DENSE_AVX512 1
+// the AVX2 and AVX-512 forms exist on x86-64 with GCC/Clang only
+#define BRAINSIM_DENSE_X86 1
 #define BRAINSIM_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,bmi,bmi2,popcnt")))
 // The masks with AVX-512 compares; the column masks by transposing 64 rows x 16 columns of bits
 // with 16 word tests (the scalar form above sets one bit per event, half of the product's time).
@@ -199,7 +200,7 @@ enum Isa { kPortable = 0, kAvx2 = 1, kAvx512 = 2 };
 
 template <int kIsa, typename XT>
 BRAINSIM_INLINE uint64_t RowMask(const XT* x, int64_t len) {
-#ifdef BRAINSIM_DENSE_AVX512
+#ifdef BRAINSIM_DENSE_X86
   if constexpr (kIsa == kAvx512) return Mask64Avx512(x, len);
   if constexpr (kIsa == kAvx2) return Mask64Avx2(x, len);
 #endif
@@ -208,7 +209,7 @@ BRAINSIM_INLINE uint64_t RowMask(const XT* x, int64_t len) {
 
 template <int kIsa, typename XT>
 BRAINSIM_INLINE void ColumnMasks(const XT* x, int64_t rb, int64_t m, uint64_t* col) {
-#ifdef BRAINSIM_DENSE_AVX512
+#ifdef BRAINSIM_DENSE_X86
   if constexpr (kIsa == kAvx512) return ColMasksAvx512(x, rb, m, col);
   if constexpr (kIsa == kAvx2) return ColMasksAvx2(x, rb, m, col);
 #endif
@@ -282,7 +283,7 @@ void LanePortable(bool t, const XT* x, int64_t B, int64_t m, const float* w, int
                   uint64_t* s) {
   LaneBody<XT, V4, kPortable>(t, x, B, m, w, n, o, s);
 }
-#ifdef BRAINSIM_DENSE_AVX512
+#ifdef BRAINSIM_DENSE_X86
 template <typename XT>
 BRAINSIM_AVX2 void LaneAvx2(
     bool t, const XT* x, int64_t B, int64_t m, const float* w, int64_t n, float* o, uint64_t* s) {
@@ -305,7 +306,7 @@ template <typename XT>
 LaneFn<XT> ChooseLane() {
   const char* cap = std::getenv("BRAINSIM_DENSE_ISA");
   if (cap != nullptr && std::strcmp(cap, "portable") == 0) return LanePortable<XT>;
-#ifdef BRAINSIM_DENSE_AVX512
+#ifdef BRAINSIM_DENSE_X86
   __builtin_cpu_init();
   const bool only_avx2 = cap != nullptr && std::strcmp(cap, "avx2") == 0;
   // both wide forms are compiled with BMI1/2 and POPCNT too (blsr, shlx): a VM may hide them
@@ -369,7 +370,7 @@ XLA_FFI_DEFINE_HANDLER_SYMBOL(BrainsimDenseEvents, DenseEventsImpl,
 
 // Which form the loader chose (tests check it; the RESULTS figures name it).
 const char* BrainsimDenseEventsForm() {
-#ifdef BRAINSIM_DENSE_AVX512
+#ifdef BRAINSIM_DENSE_X86
   if (kLaneF32 == LaneAvx512<float>) return "avx512";
   if (kLaneF32 == LaneAvx2<float>) return "avx2";
 #endif

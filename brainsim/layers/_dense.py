@@ -102,7 +102,8 @@ class EventLinear(Linear):
     shape ``(..., in_size)`` (e.g. ``[T, B, in_size]``, all steps at once) are one product.
     On XLA:CPU the forward pass and the weight gradient run a compiled kernel that sums the
     active rows (``brainsim.event.set_backend``); at the ~30 % density of rate-coded images it
-    takes about half the time of the GEMM of :class:`Linear` (``benchmarks/RESULTS.md``).
+    takes about half the time of the GEMM of :class:`Linear` on float input
+    (``benchmarks/RESULTS.md``).
 
     Examples
     --------
