@@ -247,21 +247,39 @@ def test_event_linear_on_all_steps_at_once_equals_linear(backend):
     np.testing.assert_allclose(grad(fe), grad(fl), rtol=1e-5, atol=1e-5)
 
 
-def test_linear_reads_bool_input_as_events(backend):
-    """layers.Linear on bool spikes: the event product (the kernel on CPU), the float values."""
+# the dense layers whose bool input is events: each with the signed weight its product uses
+BOOL_LAYERS = {
+    "Linear": (lambda w: layers.Linear(50, 12, weight=w), lambda w: w),
+    "DaleLinear": (lambda w: layers.DaleLinear(50, 12, n_exc=40, weight=w, self_connections=False),
+                   lambda w: abs(w) * np.where(np.arange(50) < 40, 1., -1.)[:, None]
+                   * (1. - np.eye(50, 12))),
+}
+
+
+@pytest.mark.parametrize("name", BOOL_LAYERS)
+def test_dense_layers_read_bool_input_as_events(backend, name):
+    """A bool input to a dense layer: the event product (the kernel on CPU), the float values,
+    and the weight gradient of the float product (jax.grad of the hand-written function)."""
+    import brainsim
+
+    make, signed = BOOL_LAYERS[name]
     rng = np.random.default_rng(8)
     w = rng.normal(size=(50, 12)).astype(np.float32)
     x = rng.random((5, 4, 50)) < 0.3
     C = rng.normal(size=(5, 4, 12)).astype(np.float32)
-    layer = layers.Linear(50, 12, weight=w)
-    loss = lambda w, x: jnp.sum(layer._product(x, w) * C)
-    hlo = jax.jit(jax.value_and_grad(loss)).lower(jnp.asarray(w), x).as_text()
-    assert hlo.count("brainsim_dense_events") == (2 if backend == "cpu_kernel" else 0)
-    np.testing.assert_allclose(layer(x), x.astype(np.float64) @ w, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(jax.grad(loss)(jnp.asarray(w), x),
-                               np.einsum("tbi,tbj->ij", x.astype(np.float64), C), rtol=1e-5, atol=1e-5)
+    layer = make(w)
+    loss = lambda: jnp.sum(layer(x) * C)
+    # the forward product, and the weight gradient's transposed product (the forward is dead code
+    # in the gradient alone): one kernel call each
+    grad = lambda: brainsim.grad(loss, layer.states(brainsim.ParamState))()
+    for hlo in (jax.jit(layer.update).lower(x).as_text(), jax.jit(grad).lower().as_text()):
+        assert hlo.count("brainsim_dense_events") == (1 if backend == "cpu_kernel" else 0)
+    np.testing.assert_allclose(layer(x), x.astype(np.float64) @ signed(w.astype(np.float64)),
+                               rtol=1e-5, atol=1e-5)
+    ref = jax.grad(lambda w: jnp.sum((x.astype(np.float32) @ signed(w)) * C))(jnp.asarray(w))
+    np.testing.assert_allclose(grad()["weight"], ref, rtol=1e-5, atol=1e-5)
     # float spikes keep the GEMM, as torch's nn.Linear
-    assert "brainsim_dense_events" not in jax.jit(loss).lower(jnp.asarray(w), x.astype(np.float32)).as_text()
+    assert "brainsim_dense_events" not in jax.jit(layer.update).lower(x.astype(np.float32)).as_text()
 
 
 def test_event_linear_takes_a_dimensionless_quantity():

@@ -25,7 +25,8 @@ class DaleLinear(Linear):
     (and 1 elsewhere), so every output of an excitatory input is
     non-negative and every output of an inhibitory input is non-positive,
     whatever the optimiser does to :math:`W` (Song, Yang & Wang 2016). The
-    gradient reaches :math:`W` through :math:`|W|`.
+    gradient reaches :math:`W` through :math:`|W|`. As in :class:`Linear`, a ``bool`` input
+    ``(..., in_size)`` is read as events: the signed rows at its True entries are summed.
 
     Parameters
     ----------
@@ -79,7 +80,8 @@ class DaleLinear(Linear):
 
     def update(self, x: Any) -> Any:
         check_input(x, self.in_size, type(self).__name__)
-        y = jnp.asarray(x) @ self.effective_weight()
+        # Linear's product: a bool input is read as events (the dense event kernel)
+        y = self._product(x, self.effective_weight())
         if self.bias is not None:
             y = y + self.bias.value
         return y
