@@ -15,7 +15,10 @@ __all__ = ["BinaryArray", "BitPackedBinary", "CompactBinary", "pack", "unpack"]
 class BinaryArray:
     """A spike vector ``(m,)`` or batch ``(B, m)``; every nonzero entry is one event.
 
-    Products with it skip silent inputs. In the forward pass an event counts as 1; the gradient
+    Products with it skip silent inputs, except ``W @ spikes`` with a dense ``W``: there the
+    events pick strided columns, which cost more to gather than the dense product of the event
+    mask that runs instead (store ``W`` transposed and write ``spikes @ W.T`` for the event
+    product). In the forward pass an event counts as 1; the gradient
     w.r.t. ``value`` is that of the float product (straight-through), as surrogate-gradient
     training expects.
 
