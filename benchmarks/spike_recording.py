@@ -1,12 +1,14 @@
 """Recording spikes inside ``lax.scan``: packed bits vs compacted indices, and the host decode.
 
-    PYTHONPATH=. python benchmarks/spike_recording.py [--repeats 7] [--json]
+    PYTHONPATH=. python benchmarks/spike_recording.py [--repeats 7] [--steps 10000] [--json]
 
 In-loop cost (CPU time per step, 4000 neurons, ~6 spiking 32-bit words a step, 10^4 steps) of:
-nothing; packing the spikes to bytes (what ``SpikeMonitor`` does); appending the nonzero 32-bit
-words to one flat event buffer with a running count (prefix count + scatter, the event-driven
-design). Then the host decode of a packed 1 s record at ~20 Hz: byte-wise (the old decode) and
-64-bit-word-wise (``SpikeMonitor.finish``). Both recordings give the same events (checked).
+nothing; packing the spikes to bytes as bit planes (what ``SpikeMonitor`` does); packing
+neighbours into a byte with a matmul against the bit weights (what it did before Dec 3 2026);
+appending the nonzero 32-bit words to one flat event buffer with a running count (prefix count +
+scatter, the event-driven design). Then the host decode of a packed 1 s record at ~20 Hz:
+byte-wise (the old decode) and 64-bit-word-wise (``SpikeMonitor.finish``). Both recordings give
+the same events (checked).
 """
 from __future__ import annotations
 
@@ -25,12 +27,17 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 from brainsim.event._active import prefix_count  # noqa: E402
+from brainsim.runner._monitors import _planes  # noqa: E402
 
-N, T = 4000, 10000
+N = 4000
 W32 = -(-N // 32)
 
 
 def packed(carry, s):
+    return carry, _planes(s[None])[0]
+
+
+def neighbours(carry, s):
     x = jnp.pad(s, (0, (-N) % 64)).reshape(-1, 8).astype(jnp.float32)
     return carry, (x @ (2. ** jnp.arange(8, dtype=jnp.float32))).astype(jnp.uint8)
 
@@ -53,7 +60,7 @@ def nothing(carry, s):
     return carry, None
 
 
-def _loop(step, init):
+def _loop(step, init, T):
     @jax.jit
     def f(v):
         def body(c, _):
@@ -67,21 +74,27 @@ def _loop(step, init):
 
 
 def _decode_bytes(data):
+    """Byte by byte: bit b of byte j of a row is neuron b * M + j (bit planes), sorted."""
     rows, cols = np.nonzero(data)
     bits = np.unpackbits(data[rows, cols][:, None], axis=1, bitorder="little")
     k, bit = np.nonzero(bits)
-    return rows[k], cols[k] * 8 + bit
+    steps, idx = rows[k], bit * data.shape[1] + cols[k]
+    order = np.lexsort((idx, steps))
+    return steps[order], idx[order]
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--steps", type=int, default=10000, help="steps of the loop and the record")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
+    T = a.steps
     v0 = jnp.asarray(np.random.default_rng(0).random(N), jnp.float32)
     cap = 40 * T
-    loops = {"none": _loop(nothing, 0), "packed": _loop(packed, 0),
-             "events": _loop(events, (jnp.zeros((cap, 2), jnp.int32), jnp.zeros((), jnp.int32)))}
+    loops = {"none": _loop(nothing, 0, T), "packed": _loop(packed, 0, T),
+             "neighbours": _loop(neighbours, 0, T),
+             "events": _loop(events, (jnp.zeros((cap, 2), jnp.int32), jnp.zeros((), jnp.int32)), T)}
     for f in loops.values():
         jax.block_until_ready(f(v0))
     cpu = {k: [] for k in loops}
@@ -96,7 +109,7 @@ def main(argv=None):
     # the host decode of a 1 s record of 4000 neurons at 20 Hz, same events both ways
     from brainsim.runner import SpikeMonitor
     raster = np.random.default_rng(1).random((T, N)) < 20. * 1e-4
-    data = np.packbits(np.pad(raster, ((0, 0), (0, (-N) % 64))), axis=1, bitorder="little")
+    data = np.asarray(_planes(jnp.asarray(raster)))     # each row as SpikeMonitor records a step
     mon = SpikeMonitor(lambda: jnp.zeros(N))
     mon._n = N
     t = np.arange(T) * 0.1 * u.ms
@@ -112,7 +125,7 @@ def main(argv=None):
     decode_ms = {k: 1e3 * float(np.median(v)) for k, v in dec.items()}
     print(f"in the loop ({N} neurons, {int(count) / T:.1f} spike words a step), CPU us per step:")
     for k, v in loop_us.items():
-        print(f"  {k:8s}{v:8.2f}")
+        print(f"  {k:11s}{v:8.2f}")
     print(f"host decode of a {T} x {N} record with {rec.count} spikes, CPU ms:")
     for k, v in decode_ms.items():
         print(f"  {k:8s}{v:8.2f}")

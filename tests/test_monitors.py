@@ -250,6 +250,30 @@ def test_spike_record_equals_the_dense_raster(name, n, tau_ref, drive):
     np.testing.assert_array_equal(np.asarray(m.V.value.mantissa), np.asarray(b.V.value.mantissa))
 
 
+# (neurons, parts): the record packs each part's neurons on its own (the layout of spikes split
+# over devices); parts of 1, 16, 65 and 200 neurons cross the 64-neuron word edge
+PARTS = [(1, 1), (130, 1), (64, 4), (130, 2), (800, 4)]
+
+
+@pytest.mark.parametrize("n,parts", PARTS)
+def test_spike_record_codec_per_part_equals_nonzero(n, parts):
+    raster = np.random.default_rng(n + parts).random((9, n)) < 0.3
+    raster[2] = True        # every neuron in one step, and none in another
+    raster[5] = False
+    cur = [None]
+    mon = SpikeMonitor(lambda: cur[0])
+    mon._get, mon._n, mon._parts = (lambda: cur[0]), n, parts
+    rows = []
+    for row in raster:
+        cur[0] = jnp.asarray(row)
+        rows.append(np.asarray(mon.record()))
+    assert rows[0].shape == (parts * (-(-(n // parts) // 64) * 8),)
+    steps, idx = mon._decode(np.stack(rows), len(raster))
+    ref_steps, ref_idx = np.nonzero(raster)
+    np.testing.assert_array_equal(steps, ref_steps)
+    np.testing.assert_array_equal(idx, ref_idx)
+
+
 def test_spike_record_in_a_streamed_run(tmp_path, monkeypatch):
     monkeypatch.setattr(runner._run, "_STREAM_CHUNK_BYTES", 64)    # many small chunks
     m = _lif_n(70, 0.5 * u.ms)

@@ -113,10 +113,6 @@ class _Monitor:
                         "stacked per-step values into the record the run returns.")
 
 
-# a NumPy constant (not jnp.arange) so XLA embeds it as a literal instead of recomputing it in a
-# fusion every step of the scan
-_BIT_WEIGHTS = np.float32(2.) ** np.arange(8, dtype=np.float32)
-
 
 class SpikeMonitor(_Monitor):
     """Record the spikes of a population, every step, 8 spikes per byte.
@@ -163,36 +159,16 @@ class SpikeMonitor(_Monitor):
         self.shape, self.dtype, self.unit = _spec(self.record())
 
     def record(self) -> Any:
-        """This step's spikes packed 8 per byte: ``uint8`` of shape ``(ceil(N / 64) * 8,)``.
+        """This step's spikes packed 8 per byte: ``uint8`` of shape ``(P * M,)``.
 
-        On one device the bits are planes: with ``M`` bytes, bit ``k`` of byte ``j`` is
-        neuron ``k * M + j``. Split over devices, each part packs its own neurons 8 per byte
-        in order (bit ``k`` of byte ``j`` is the part's neuron ``8 j + k``).
+        The ``N`` neurons come in ``P`` parts of ``n = N / P`` (``P`` is 1 unless the spikes
+        are split over devices; then each device packs its own part, and no step moves them).
+        Each part packs its neurons as bit planes into ``M = ceil(n / 64) * 8`` bytes: bit
+        ``k`` of the part's byte ``j`` is its neuron ``k * M + j``.
         """
         s = jnp.asarray(self._get())
         s = (s.reshape(-1) if s.ndim != 1 else s) != 0
-        if self._parts > 1:
-            s = s.reshape(self._parts, -1)
-            x = jnp.pad(s, ((0, 0), (0, (-s.shape[1]) % _WORD_BITS)))
-            x = x.reshape(self._parts, -1, 8).astype(jnp.float32)
-            return (x @ _BIT_WEIGHTS).astype(jnp.uint8).reshape(-1)
-        # Planes, not neighbours, in a byte: each output byte ORs 8 inputs M apart, slices of
-        # the spikes that XLA:CPU fuses with the test != 0 and the write into the record, one
-        # thunk in all. Packing neighbours needs a reduction over 8 (a matmul against the bit
-        # weights, or a reduce) and a padded copy, thunks of their own: ~2.8 against ~0.8 us
-        # a step at 4,000 neurons (benchmarks/RESULTS.md, "Dec 3 2026").
-        n = s.shape[0]
-        M = -(-n // _WORD_BITS) * 8
-        out = None
-        for k in range(8):
-            a, b = k * M, min((k + 1) * M, n)
-            if a >= n:          # a small population fills fewer than 8 planes
-                break
-            plane = s[a:b].astype(jnp.uint8)
-            if b - a < M:
-                plane = jnp.pad(plane, (0, M - (b - a)))
-            out = plane if out is None else out | (plane << k)
-        return out
+        return _planes(s.reshape(self._parts, -1)).reshape(-1)
 
     def finish(self, data: Any, t: Any, dt: Any) -> SpikeRecord:
         """Decode the packed rows into a :class:`SpikeRecord` of events sorted by (step, neuron)."""
@@ -206,20 +182,43 @@ class SpikeMonitor(_Monitor):
 
     def _decode(self, data: Any, n_steps: int) -> tuple[np.ndarray, np.ndarray]:
         """The (step, neuron) of every spike in ``n_steps`` packed rows, sorted by both."""
-        data = np.ascontiguousarray(data, np.uint8).reshape(n_steps, -1)
-        if self._parts > 1:
-            # per-part bytes of neighbours -> whole rows of them, in neuron order already
-            bits = np.unpackbits(data.reshape(n_steps, self._parts, -1), axis=2,
-                                 bitorder="little")[:, :, :self._n // self._parts]
-            bits = np.pad(bits.reshape(n_steps, self._n), ((0, 0), (0, (-self._n) % _WORD_BITS)))
-            return _set_bits(np.packbits(bits, axis=1, bitorder="little"))
-        steps, pos = _set_bits(data)
-        idx = (pos % 8) * data.shape[1] + pos // 8          # plane pos % 8 of byte pos // 8
+        P = self._parts
+        data = np.ascontiguousarray(data, np.uint8).reshape(n_steps * P, -1)
+        M = data.shape[1]
+        rows, pos = _set_bits(data)
+        # plane pos % 8 of byte pos // 8 of part rows % P
+        idx = (rows % P) * (self._n // P) + (pos % 8) * M + pos // 8
+        steps = rows // P
         # Within a step the events come in byte order, not neuron order: sort by (step,
         # neuron). The keys are sorted by step already, and the stable sort (timsort) is
         # close to linear on such runs.
-        order = np.argsort(steps * np.int64(data.shape[1] * 8) + idx, kind="stable")
+        order = np.argsort(steps * np.int64(self._n) + idx, kind="stable")
         return steps[order], idx[order]
+
+
+def _planes(s: Any) -> Any:
+    """Bool rows ``(P, n)`` as ``uint8`` bit planes ``(P, M)``, ``M = ceil(n / 64) * 8``.
+
+    Bit ``k`` of byte ``j`` of a row is its entry ``k * M + j``. Planes, not neighbours, in a
+    byte: each output byte ORs 8 inputs M apart, slices of the spikes that XLA:CPU fuses with
+    the test ``!= 0`` and the write into the record, one thunk in all. Packing neighbours
+    needs a reduction over 8 (a matmul against the bit weights, or a reduce) and a padded
+    copy, thunks of their own: ~2.8 against ~0.8 us a step at 4,000 neurons
+    (benchmarks/RESULTS.md, "Dec 3 2026"). The slices run along a row, so a part split over
+    devices packs on its own device.
+    """
+    P, n = s.shape
+    M = -(-n // _WORD_BITS) * 8
+    out = jnp.zeros((P, M), jnp.uint8)     # a population of 0 neurons records 0 bytes
+    for k in range(8):
+        a, b = k * M, min((k + 1) * M, n)
+        if a >= n:          # a small population fills fewer than 8 planes
+            break
+        plane = s[:, a:b].astype(jnp.uint8)
+        if b - a < M:
+            plane = jnp.pad(plane, ((0, 0), (0, M - (b - a))))
+        out = plane if k == 0 else out | (plane << k)
+    return out
 
 
 def _set_bits(data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
