@@ -149,8 +149,12 @@ def test_available_memory_honours_cgroup_limits(tmp_path, monkeypatch):
     assert runner.available_memory() > 0
 
 
-@pytest.mark.parametrize("every", [1, 3])
-def test_streamed_record_equals_the_in_memory_record(tmp_path, monkeypatch, every):
+# (every, chunked): a streamed record in many chunks, or small enough for one (it wrote no file)
+STREAMS = [(1, True), (3, True), (1, False), (3, False)]
+
+
+@pytest.mark.parametrize("every,chunked", STREAMS)
+def test_streamed_record_equals_the_in_memory_record(tmp_path, monkeypatch, every, chunked):
     def once(path, chunked):
         m = _lif()
         if chunked:   # a few hundred bytes per chunk: 37 steps go in many chunks
@@ -166,7 +170,7 @@ def test_streamed_record_equals_the_in_memory_record(tmp_path, monkeypatch, ever
         return out
 
     mem = once(None, False)
-    got = once(tmp_path / "v.h5", True)
+    got = once(tmp_path / "v.h5", chunked)
     for (a, va, pa), (b, vb, pb) in zip(mem, got):
         assert pa is None and pb == str(tmp_path / "v.h5")
         # samples at the steps i of the model's clock with i % every == 0

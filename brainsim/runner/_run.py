@@ -313,7 +313,9 @@ class Runner:
         sizes["(time axis)"] = (8 * steps, f"{steps} float64 times")
         _memory.check_records_fit(sizes, _memory.available_memory())
 
-        if chunk == steps and self.live is None:
+        # a streamed record goes through the chunked run even when it fits in one chunk: that
+        # run is the one that opens the file and writes it
+        if chunk == steps and not streamed and self.live is None:
             bufs, ys = _gathered(self._call(steps, i0, xs, self.progress))
             data = {**ys, **{k: _first_rows(b, plan[k][1]) for k, b in bufs.items()}}
         else:
