@@ -1,7 +1,7 @@
 """EI-network benchmark: COBA-LIF and COBAHH in brainsim, the C++ floor, a numba loop and Brian2.
 
     python benchmarks/ei_network.py --model coba|cobahh --scale S --duration MS [--json]
-        [--brian2-python /work/venv-brian2/bin/python] [--no-numba] [--no-cpp] [--designs]
+        [--brian2-python /work/venv-brian2/bin/python] [--no-numba] [--no-cpp]
     python benchmarks/ei_network.py --model coba --recording-cost [--repeats 11] [--json]
     python benchmarks/ei_network.py --model coba --floor-repeats 9 [--scale S] [--json]
 
@@ -9,8 +9,8 @@ Reports build time, compile time (first call minus second call), wall time of th
 simulated second and the mean rate. For COBA the hand-written C++ loop
 ``../shared/anchors/cpp_coba.cc`` (relative to the repository root) is built with g++ and run in
 the same invocation (row ``cpp_floor``, skipped with a note when g++ or the file is absent).
-Spikes are recorded (event-driven) as a user would. ``--designs``
-also times spike-propagation formulations inside ``lax.scan`` on this machine.
+Spikes are recorded as a user would (``SpikeMonitor``). Spike-propagation formulations inside
+``lax.scan`` are timed by ``benchmarks/propagation_designs.py``.
 ``--recording-cost`` instead times the same network and run with and without a ``SpikeMonitor``,
 repeats interleaved, and reports the median ratio of wall time and of process CPU time (the CPU
 time is the steadier figure on a machine shared with other work).
@@ -332,7 +332,6 @@ def main(argv=None):
     p.add_argument("--no-numba", action="store_true")
     p.add_argument("--no-brian2", action="store_true")
     p.add_argument("--no-cpp", action="store_true", help="skip the hand-written C++ floor")
-    p.add_argument("--designs", action="store_true", help="also time propagation designs")
     p.add_argument("--compare-backends", action="store_true",
                    help="also run brainsim with the pure-JAX event products (row brainsim_jax)")
     p.add_argument("--recording-cost", action="store_true",
@@ -355,7 +354,11 @@ def main(argv=None):
     if a.floor_repeats:
         r = bench_floor_ratio(a.scale, a.duration, a.floor_repeats)
         if r is None or "error" in r:
-            print(f"C++ floor unavailable: {r['error'] if r else f'g++ or {CPP_FLOOR} not found'}")
+            why = r["error"] if r else f"g++ or {CPP_FLOOR} not found"
+            print(f"C++ floor unavailable: {why}")
+            if a.json:      # skipped, and the JSON line says so
+                print(json.dumps(dict(model=a.model, n_neurons=n, duration_ms=a.duration,
+                                      threads=threads, skipped=f"C++ floor unavailable: {why}")))
             return
         print(f"coba scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, "
               f"{r['repeats']} interleaved pairs, {threads} XLA thread(s), "
@@ -415,8 +418,6 @@ def main(argv=None):
     for k in ("cpp_floor", "brainsim_jax", "numba", "brian2_cython"):
         if k in rows and "wall_s" in rows[k]:
             print(f"brainsim / {k}: {base / rows[k]['wall_s']:.2f}x")
-    if a.designs:
-        from benchmarks_designs import run_designs  # noqa: F401  (optional module)
     if a.json:
         out = dict(model=a.model, n_neurons=n, duration_ms=a.duration, threads=threads,
                    **rows["brainsim"],

@@ -1,14 +1,16 @@
 """Spike-propagation designs for the COBA network, timed inside lax.scan on this CPU.
 
-    python benchmarks/propagation_designs.py [--steps 10000] [--rate 20]
+    python benchmarks/propagation_designs.py [--steps 10000] [--rate 20] [--json]
 
 Each design turns one step's spike vector (3200 E + 800 I neurons, p = 0.02, scalar weights)
 into the conductance increments of all 4000 neurons, inside a 10^4-step lax.scan with the
-conductances decaying, like the network does. Prints microseconds per step (median of 3).
+conductances decaying, like the network does. Prints microseconds per step (median of 3), and
+fails if a design's conductances differ from the first design's beyond float32 rounding.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -44,6 +46,7 @@ def main(argv=None):
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=10000)
     p.add_argument("--rate", type=float, default=20.)
+    p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     We = ev.random_conn(NE, N, prob=0.02, seed=0, weight=np.float32(0.6))
     Wi = ev.random_conn(NI, N, prob=0.02, seed=1, weight=np.float32(6.7))
@@ -112,7 +115,7 @@ def main(argv=None):
         "post-synaptic gather (fan-in table, ~80 per neuron)": gather,
     }
     print(f"{a.steps} steps, {N} neurons, {a.rate:g} Hz -> {float(spk.sum()) / a.steps:.1f} spikes/step")
-    ref = None
+    ref, rows = None, {}
     for name, prop in designs.items():
         f = loop(prop)
         out = jax.block_until_ready(f(spk))
@@ -124,14 +127,22 @@ def main(argv=None):
             t0 = time.perf_counter()
             jax.block_until_ready(f(spk))
             ts.append(time.perf_counter() - t0)
-        print(f"{name:55s} {np.median(ts) / a.steps * 1e6:8.1f} us/step   max|diff|={err:.2e}")
+        rows[name] = dict(us_per_step=float(np.median(ts)) / a.steps * 1e6, max_abs_diff=err)
+        print(f"{name:55s} {rows[name]['us_per_step']:8.1f} us/step   max|diff|={err:.2e}")
+        scale = max(float(jnp.max(jnp.abs(r))) for r in ref)
+        if err > 1e-5 * max(scale, 1.):     # sums in another order: ~1e-7 of the scale
+            raise SystemExit(f"propagation_designs: '{name}' differs from the first design by {err:.2e}")
     # dense product for scale (fewer steps: it is slow)
     Wd = jnp.zeros((N, 2 * N)).at[jnp.arange(N)[:, None], tab].add(w_row[:, None], mode="drop")
     f = loop(lambda s: (lambda o: (o[:N], o[N:]))(s @ Wd))
     jax.block_until_ready(f(spk[:200]))
     t0 = time.perf_counter()
     jax.block_until_ready(f(spk[:200]))
-    print(f"{'dense float matmul (4000 x 8000)':55s} {(time.perf_counter() - t0) / 200 * 1e6:8.1f} us/step")
+    rows["dense float matmul (4000 x 8000)"] = dict(us_per_step=(time.perf_counter() - t0) / 200 * 1e6)
+    print(f"{'dense float matmul (4000 x 8000)':55s} {rows['dense float matmul (4000 x 8000)']['us_per_step']:8.1f} us/step")
+    if a.json:
+        print(json.dumps(dict(benchmark="propagation_designs", steps=a.steps, rate_hz=a.rate,
+                              designs=rows)))
 
 
 if __name__ == "__main__":

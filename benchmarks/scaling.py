@@ -213,6 +213,11 @@ def main(argv=None) -> None:
         print_devices_table(out["devices"])
     if a.json:
         print(json.dumps(out))
+    # the same seed gives the same spikes on any number of devices and processes: a run that
+    # does not is a failure, not a row
+    differ = [(r["devices"], r["processes"]) for r in out.get("devices", []) if not r["same_raster"]]
+    if differ:
+        sys.exit(f"scaling: the raster differs from one device's for (devices, processes) {differ}")
 
 
 if __name__ == "__main__":
