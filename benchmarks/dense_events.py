@@ -6,11 +6,15 @@ The product of one training step's input layer: ``X`` of shape ``(R, m)`` (R = T
 compiled ``brainsim_dense_events`` kernel on XLA:CPU); ``gemm`` is ``X @ W`` and ``X.T @ G`` as
 XLA compiles them (what ``layers.Linear`` runs on float input). Medians of interleaved calls, one XLA thread
 unless ``--threads`` says otherwise. ``--forms`` repeats the run in subprocesses with the kernel
-capped at its AVX2 and portable forms (``BRAINSIM_DENSE_ISA``).
+capped at its AVX2 and portable forms (``BRAINSIM_DENSE_ISA``). ``--right N`` also times the
+other side, ``W @ BinaryArray(x)`` for an ``N x N`` ``W`` at 1 % active (a vector and a batch of
+16), which is the dense product of the event mask, against ``W @ x`` and against what it did
+before Dec 4 2026: ``BinaryArray(x.T) @ W.T``, transposing ``W`` in every call.
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/dense_events.py [--rows 3200 --m 784 --n 128] [--forms] [--json]
+    PYTHONPATH=. python benchmarks/dense_events.py [--rows 3200 --m 784 --n 128] [--forms]
+        [--right 4000] [--json]
 """
 from __future__ import annotations
 
@@ -76,6 +80,38 @@ def run(rows: int, m: int, n: int, densities, reps: int) -> dict:
     return {"form": _kernels_cpu.dense_events_form(), "rows": rows, "m": m, "n": n, "cases": out}
 
 
+def run_right(N: int, reps: int) -> list[dict]:
+    """``W @ BinaryArray(x)`` against ``W @ x`` and the per-call transpose it replaced; ms."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import brainsim.event as ev
+
+    rng = np.random.default_rng(1)
+    W = jnp.asarray(rng.normal(size=(N, N)).astype(np.float32))
+    fns = {"W @ BinaryArray(x)": jax.jit(lambda W, x: W @ ev.BinaryArray(x)),
+           "W @ x (dense)": jax.jit(lambda W, x: W @ x.astype(W.dtype)),
+           "BinaryArray(x.T) @ W.T (before)": jax.jit(lambda W, x: (ev.BinaryArray(x.T) @ W.T).T)}
+    out = []
+    for batch in (None, 16):
+        x = jnp.asarray(rng.random((N,) if batch is None else (N, batch)) < 0.01)
+        ref = np.asarray(W, np.float64) @ np.asarray(x, np.float64)
+        times = {k: [] for k in fns}
+        for k, f in fns.items():
+            err = float(np.max(np.abs(np.asarray(f(W, x)) - ref)))
+            if err > 1e-4 * max(float(np.max(np.abs(ref))), 1.):
+                raise SystemExit(f"dense_events: {k} differs from the float64 product by {err:.2e}")
+        for _ in range(reps):
+            for k, f in fns.items():
+                t0 = time.perf_counter()
+                f(W, x).block_until_ready()
+                times[k].append(time.perf_counter() - t0)
+        out.append({"n": N, "batch": batch or 1,
+                    **{k: statistics.median(v) * 1e3 for k, v in times.items()}})
+    return out
+
+
 def _table(res, log):
     print(f"form {res['form']}: X ({res['rows']}, {res['m']}) spikes, W ({res['m']}, {res['n']}); ms",
           file=log)
@@ -98,6 +134,8 @@ def main(argv=None) -> dict:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--forms", action="store_true",
                    help="also run the AVX2 and portable forms (subprocesses)")
+    p.add_argument("--right", type=int, default=0, metavar="N",
+                   help="also time W @ BinaryArray(x) for an N x N W (0: not)")
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
     log = sys.stderr if a.json else sys.stdout
@@ -118,6 +156,12 @@ def main(argv=None) -> dict:
         _table(r, log)
     summary = {"benchmark": "dense_events", "threads": a.threads, "results": results,
                "machine": f"{platform.machine()} {os.cpu_count()} cpu"}
+    if a.right:
+        summary["right"] = run_right(a.right, a.reps)
+        print(f"W @ spikes, 1 % active, ms: " + "; ".join(
+            f"batch {r['batch']}: " + ", ".join(f"{k} {v:.3f}" for k, v in r.items()
+                                                if k not in ("n", "batch"))
+            for r in summary["right"]), file=log)
     if a.json:
         print(json.dumps(summary))
     return summary

@@ -213,9 +213,12 @@ def main(argv=None) -> None:
         print_devices_table(out["devices"])
     if a.json:
         print(json.dumps(out))
-    # the same seed gives the same spikes on any number of devices and processes: a run that
-    # does not is a failure, not a row
+    # a size whose run failed, or a device count whose spikes differ from one device's (same
+    # seed), fails the benchmark after its table and JSON: they are failures, not rows
+    failed = [(r["n"], r["conn"]) for r in out.get("n_sweep", []) if "error" in r]
     differ = [(r["devices"], r["processes"]) for r in out.get("devices", []) if not r["same_raster"]]
+    if failed:
+        sys.exit(f"scaling: the runs of (N, conn) {failed} failed")
     if differ:
         sys.exit(f"scaling: the raster differs from one device's for (devices, processes) {differ}")
 

@@ -36,6 +36,7 @@ SCRIPTS = [
     ("fitting.py", "--rounds 1 --samples 4 --target 1000", {"brainsim", "target_V2"}, ()),
     ("integrators.py", "--n 100 --steps 10 --repeats 1", {"rows"}, ()),
     ("neuron_group.py", "--scale 0.1 --duration 20 --repeats 1", {"ratio_wall", "rate_hz"}, ()),
+    ("transform_overhead.py", "--repeats 1", {"call_ratio", "loop_ratio"}, ()),
     ("stream_trace.py", "--scale 0.1 --duration 0.05 --path {tmp}/trace.h5",
      {"file_gb", "rate_hz"}, ()),
     ("dense_events.py", "--rows 200 --reps 3 --densities 0.1 --forms", {"results"}, (SLOW,)),
@@ -51,7 +52,18 @@ SCRIPTS = [
      {"n_sweep", "devices"}, (SLOW,)),
     ("latency_kernels.py", "--rounds 1", {"rows"}, (SLOW,)),
     ("propagation_designs.py", "--steps 200 --rate 200", {"designs"}, (SLOW,)),
+    ("dense_events.py", "--rows 64 --reps 1 --densities 0.1 --right 256", {"right"}, (SLOW,)),
 ]
+# run elsewhere: gpu.py by test_gpu_script.py; the snnTorch halves by their brainsim callers,
+# only where TORCH_PYTHON names a Python with torch
+ELSEWHERE = {"gpu.py", "train_fmnist_snntorch.py", "train_general_snntorch.py"}
+
+
+def test_every_benchmark_script_is_run_here_or_elsewhere():
+    scripts = {p.name for p in (ROOT / "benchmarks").glob("*.py")}
+    listed = {s[0] for s in SCRIPTS}
+    assert scripts - listed - ELSEWHERE == set(), "add these to SCRIPTS"
+    assert listed | ELSEWHERE <= scripts
 
 
 @pytest.mark.parametrize("script,args,keys", [pytest.param(*s[:3], marks=s[3]) for s in SCRIPTS],

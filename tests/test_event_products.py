@@ -197,6 +197,9 @@ def test_dense_weights_times_spikes(dtype, batch):
     if dtype is np.float32:  # straight-through: the float product's derivative in the spikes
         gt = jax.grad(lambda t: jnp.sum(c * f(W, t)))(t)
         np.testing.assert_allclose(gt, W.T @ c, rtol=1e-5, atol=1e-5)
+    # not linear in the spikes: refused, as on the left side (traced as jnp ops it gave zeros)
+    with pytest.raises(ValueError, match="not linear in the spikes"):
+        jax.linear_transpose(lambda t: f(W, t), t.astype(np.float32))(c)
     # no copy of W per call: the transposed gather it replaced was 14x the dense product
     hlo = jax.jit(f).lower(W, t).compile().as_text()
     assert "transpose(" not in hlo

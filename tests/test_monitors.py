@@ -255,8 +255,8 @@ def test_spike_record_equals_the_dense_raster(name, n, tau_ref, drive):
 
 
 # (neurons, parts): the record packs each part's neurons on its own (the layout of spikes split
-# over devices); parts of 1, 16, 65 and 200 neurons cross the 64-neuron word edge
-PARTS = [(1, 1), (130, 1), (64, 4), (130, 2), (800, 4)]
+# over devices); parts of 0, 1, 16, 65, 130 and 200 neurons, on both sides of the 64-neuron word
+PARTS = [(0, 1), (1, 1), (130, 1), (64, 4), (130, 2), (800, 4)]
 
 
 @pytest.mark.parametrize("n,parts", PARTS)

@@ -198,6 +198,31 @@ ad.defjvp(rows_t_p,
           lambda dX, G, X, **p: jnp.swapaxes(dX.astype(G.dtype), -1, -2) @ G)
 
 
+# --------------------------------------------------------------------------- the event mask
+def _mask_impl(X, *, dtype):
+    return (X != 0).astype(dtype)
+
+
+# ``[X != 0]`` as ``dtype``, the spikes of ``W @ spikes``: a primitive of its own (not jnp ops) so
+# that it has the float product's derivative (straight-through) and refuses to be transposed in
+# the spikes, as the rows products do; traced as jnp ops, a transpose would give zeros silently.
+mask_p = Primitive("brainsim_event_mask")
+mask_p.def_impl(_mask_impl)
+mask_p.def_abstract_eval(lambda X, *, dtype: jax.core.ShapedArray(X.shape, dtype))
+mlir.register_lowering(mask_p, mlir.lower_fun(_mask_impl, multiple_results=False))
+ad.defjvp(mask_p, lambda dX, X, *, dtype: dX.astype(dtype))
+batching.primitive_batchers[mask_p] = lambda args, dims, *, dtype: (
+    mask_p.bind(args[0], dtype=dtype), dims[0])
+
+
+def _mask_transpose(ct, X, *, dtype):
+    _check_linear(X)
+    return (None,)
+
+
+ad.primitive_transposes[mask_p] = _mask_transpose
+
+
 # --------------------------------------------------------------------------- public entry
 def binary_dense_matmul(spikes, W, left: bool):
     """``spikes @ W`` (left: only the rows of ``W`` at the events are read) or ``W @ spikes``
@@ -216,7 +241,7 @@ def binary_dense_matmul(spikes, W, left: bool):
         # than streaming W once at 4000 x 4000 and a batch of 16, and transposing W so they
         # become rows copied all of W on every call (14x the dense product). So this side is the
         # dense product of the event mask; spikes @ W.T, with W stored transposed, is the event one.
-        return wrap_unit(Wm @ _events(X, Wm.dtype), unit)
+        return wrap_unit(Wm @ mask_p.bind(X, dtype=np.dtype(Wm.dtype)), unit)
     if X.shape[-1] != Wm.shape[0]:
         raise ValueError(f"shape mismatch in spikes @ W: spikes have shape {X.shape}, W has shape {Wm.shape}")
     X2 = X[None] if X.ndim == 1 else X
@@ -226,17 +251,3 @@ def binary_dense_matmul(spikes, W, left: bool):
         cap = concrete_cap(cnt, X2.shape[1])
     out = rows_p.bind(Wm, X2, cap=cap, kernel=kernel_selected())
     return wrap_unit(out[0] if X.ndim == 1 else out, unit)
-
-
-@partial(jax.custom_jvp, nondiff_argnums=(1,))
-def _events(X, dtype):
-    """``[X != 0]`` as ``dtype``, with the float product's derivative (straight-through)."""
-    return (X != 0).astype(dtype)
-
-
-@_events.defjvp
-def _events_jvp(dtype, primals, tangents):
-    (X,), (dX,) = primals, tangents
-    if dX.dtype == jax.dtypes.float0:  # bool or integer spikes carry no tangent
-        return _events(X, dtype), jnp.zeros(X.shape, dtype)
-    return _events(X, dtype), dX.astype(dtype)

@@ -7,7 +7,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._checks import check_size
-from ._common import check_input
 from ._dense import Linear
 
 __all__ = ["DaleLinear"]
@@ -77,11 +76,3 @@ class DaleLinear(Linear):
     def effective_weight(self) -> Any:
         """The signed weight used by the map, :math:`|W| \\odot s \\odot m`, shape ``(in, out)``."""
         return jnp.abs(self.weight.value) * self.mask
-
-    def update(self, x: Any) -> Any:
-        check_input(x, self.in_size, type(self).__name__)
-        # Linear's product: a bool input is read as events (the dense event kernel)
-        y = self._product(x, self.effective_weight())
-        if self.bias is not None:
-            y = y + self.bias.value
-        return y

@@ -1,6 +1,8 @@
 """Dense layers: a plain linear map and its event-driven twin."""
 from __future__ import annotations
 
+from typing import Any
+
 import brainunit as u
 import jax.numpy as jnp
 import numpy as np
@@ -65,9 +67,14 @@ class Linear(Module):
         self.weight = ParamState(_init_weight(cls, self.in_size, self.out_size, weight))
         self.bias = ParamState(jnp.zeros(self.out_size)) if bias else None
 
+    def effective_weight(self) -> Any:
+        """The weight the map multiplies with, ``(in_size, out_size)``: here the parameter itself;
+        subclasses that constrain it (:class:`DaleLinear`) return the constrained one."""
+        return self.weight.value
+
     def update(self, x):
         check_input(x, self.in_size, type(self).__name__)
-        y = self._product(x, self.weight.value)
+        y = self._product(x, self.effective_weight())
         if self.bias is not None:
             y = y + self.bias.value
         return y

@@ -122,7 +122,8 @@ class SpikeMonitor(_Monitor):
     the run started.
 
     Each step stores its spikes as bits (``N / 8`` bytes, rounded up to whole
-    64-bit words); after the run only the words that hold a spike are decoded
+    64-bit words; split over ``P`` devices, that for each part of ``N / P``
+    neurons); after the run only the words that hold a spike are decoded
     into the events of the :class:`SpikeRecord`, so decoding costs in proportion
     to the spikes, not to ``steps x N``. No spike is ever lost, at any activity.
 
@@ -208,8 +209,9 @@ def _planes(s: Any) -> Any:
     devices packs on its own device.
     """
     P, n = s.shape
+    if n == 0:              # a population of 0 neurons records 0 bytes
+        return jnp.zeros((P, 0), jnp.uint8)
     M = -(-n // _WORD_BITS) * 8
-    out = jnp.zeros((P, M), jnp.uint8)     # a population of 0 neurons records 0 bytes
     for k in range(8):
         a, b = k * M, min((k + 1) * M, n)
         if a >= n:          # a small population fills fewer than 8 planes
