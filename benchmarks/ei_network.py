@@ -316,6 +316,8 @@ def bench_brian2(python, model, scale, duration_ms):
     try:
         out = subprocess.run([python, "-c", _BRIAN2, model, str(scale), str(duration_ms)],
                              capture_output=True, text=True, timeout=1800)
+        if out.returncode != 0:     # say why (the last line of its traceback), not a parse error
+            return {"error": f"Brian2 failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}"}
         return json.loads(out.stdout.strip().splitlines()[-1])
     except Exception as e:  # noqa: BLE001 - report, do not crash the benchmark
         return {"error": f"{type(e).__name__}: {e}"}
