@@ -205,6 +205,15 @@ def test_threshold_surrogate_gives_gradient_through_spikes():
 
 
 # -- units and names -----------------------------------------------------------------------
+def test_dimension_names_in_messages_do_not_depend_on_how_brainunit_first_made_them():
+    from brainsim.equations._units import dim_str
+    # brainunit names a dimension from the exponents it was first created with; this one (kept
+    # apart from the others' units) is created here from floats, and still reads as integers
+    d = u.get_or_create_dimension(np.array([0., 0., 0., 0., 3., -5., 2.]))
+    assert dim_str(d) == "K^3 mol^-5 cd^2"
+    assert dim_str(u.DIMENSIONLESS) == "dimensionless"
+
+
 def test_inconsistent_units_in_differential_equation():
     with pytest.raises(brainsim.UnitMismatchError,
                        match=r"Inconsistent units in differential equation defining variable "

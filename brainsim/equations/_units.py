@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ast
 import difflib
+import re
 from typing import Any, Callable
 
 import brainunit as u
@@ -22,7 +23,13 @@ class DimensionError(UnitMismatchError):
 
 
 def dim_str(d: Any) -> str:
-    s = str(d)
+    """``m^2 kg s^-3 A^-1``: the dimension's name, with integral exponents written as integers.
+
+    brainunit keeps one Dimension object per exponent vector, and its name is written from the
+    exponents it was first created with: ``s^-4.0`` once anything made it from float exponents,
+    so without this the same message would read differently after other code ran.
+    """
+    s = re.sub(r"\^(-?\d+)\.0\b", r"^\1", str(d))
     return "dimensionless" if s in ("1", "") else s
 
 
