@@ -113,7 +113,6 @@ class _Monitor:
                         "stacked per-step values into the record the run returns.")
 
 
-
 class SpikeMonitor(_Monitor):
     """Record the spikes of a population, every step, 8 spikes per byte.
 
