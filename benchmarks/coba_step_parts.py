@@ -1,6 +1,6 @@
 """Where the COBA-LIF step's time goes on XLA:CPU (4,000 neurons, dt = 0.1 ms, 10^4 steps).
 
-    PYTHONPATH=. python benchmarks/coba_step_parts.py [--repeats 5] [--json]
+    PYTHONPATH=. python benchmarks/coba_step_parts.py [--repeats 5] [--vector-width 256] [--json]
 
 Wall microseconds per step (median of the repeats) of:
 the example's whole step (``EINet.update`` in ``brainsim.for_loop``, nothing recorded);
@@ -45,8 +45,15 @@ def _us_per_step(f, repeats: int) -> float:
     return sorted(ts)[len(ts) // 2] / T * 1e6
 
 
+def _jit(fn):
+    """``jax.jit`` at the SIMD width brainsim.jit compiles for, so that the rows compare."""
+    width = brainsim.environ.get_cpu_vector_width()     # 256 is XLA's own default
+    opts = {} if width == 256 else {"xla_cpu_prefer_vector_width": width}
+    return jax.jit(fn, compiler_options=opts)
+
+
 def _scan(step, x0):
-    f = jax.jit(lambda x: jax.lax.scan(lambda c, _: (step(c), None), x, None, length=T)[0])
+    f = _jit(lambda x: jax.lax.scan(lambda c, _: (step(c), None), x, None, length=T)[0])
     return lambda: f(x0)
 
 
@@ -76,7 +83,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--json", action="store_true")
+    p.add_argument("--vector-width", type=int, default=0, choices=[0, 128, 256, 512],
+                   help="SIMD bits (brainsim.environ.set_cpu_vector_width); 0: the default")
     a = p.parse_args()
+    if a.vector_width:
+        brainsim.environ.set_cpu_vector_width(a.vector_width)
     rows = {}
     with brainsim.environ.context(dt=0.1 * u.ms):
         net = EINet(1.0, 0)
@@ -94,7 +105,7 @@ def main() -> None:
     def prop(g, s):
         x = [u.get_mantissa(event.BinaryArray(s) @ W) for W in (A, B)]
         return g * 0.98 + x[0] + x[1], None
-    f = jax.jit(lambda: jax.lax.scan(prop, jnp.zeros(N), spikes)[0])
+    f = _jit(lambda: jax.lax.scan(prop, jnp.zeros(N), spikes)[0])
     rows["2 CSR products + decay-add"] = _us_per_step(f, a.repeats)
     rows["hand JAX LIFRef, one slope"] = _us_per_step(_hand_lif(False), a.repeats)
     rows["hand JAX LIFRef, slope per neuron"] = _us_per_step(_hand_lif(True), a.repeats)
@@ -104,11 +115,13 @@ def main() -> None:
                                             jnp.full(N, -0.01)), a.repeats)
     rows["one more thunk"] = (_us_per_step(_thunks(14), a.repeats)
                               - _us_per_step(_thunks(1), a.repeats)) / 13
-    print(f"COBA step parts, {N} neurons, us per step (median of {a.repeats})")
+    print(f"COBA step parts, {N} neurons, {brainsim.environ.get_cpu_vector_width()}-bit SIMD, "
+          f"us per step (median of {a.repeats})")
     for k, v in rows.items():
         print(f"  {k:36s} {v:8.2f}")
     if a.json:
-        print(json.dumps({"n_neurons": N, "us_per_step": rows}))
+        print(json.dumps({"n_neurons": N, "vector_width": brainsim.environ.get_cpu_vector_width(),
+                          "us_per_step": rows}))
 
 
 if __name__ == "__main__":

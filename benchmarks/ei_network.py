@@ -18,7 +18,8 @@ time is the steadier figure on a machine shared with other work).
 interleaved, after one compiling run, and reports the medians and the median of the K paired
 ratios: on a shared machine a single pair of runs can be off by 2x either way.
 ``--threads N`` runs brainsim's programs on N threads (``brainsim.environ.set_cpu_threads``); the
-C++ floor and Brian2 cython run on one.
+C++ floor and Brian2 cython run on one. ``--vector-width BITS`` compiles them for that SIMD width
+(``brainsim.environ.set_cpu_vector_width``; brainsim's default: 512 on CPUs with AVX-512).
 """
 from __future__ import annotations
 
@@ -345,6 +346,9 @@ def main(argv=None):
                    help="threads of each XLA program (brainsim.environ.set_cpu_threads; 1 is "
                         "like the single-threaded C++ floor and Brian2); 0: XLA's default, "
                         "the cores available")
+    p.add_argument("--vector-width", type=int, default=0, choices=[0, 128, 256, 512],
+                   help="SIMD bits of brainsim's programs (brainsim.environ.set_cpu_vector_width)"
+                        "; 0: brainsim's default for this CPU")
     a = p.parse_args(argv)
     if a.threads < 0:
         p.error(f"--threads must be 0 (XLA's default) or a positive count, got {a.threads}")
@@ -352,6 +356,9 @@ def main(argv=None):
     if a.threads:
         brainsim.environ.set_cpu_threads(a.threads)
     threads = brainsim.environ.get_cpu_threads()
+    if a.vector_width:
+        brainsim.environ.set_cpu_vector_width(a.vector_width)
+    width = brainsim.environ.get_cpu_vector_width()
     n = int(3200 * a.scale) + int(800 * a.scale)
     if a.floor_repeats:
         r = bench_floor_ratio(a.scale, a.duration, a.floor_repeats)
@@ -360,17 +367,18 @@ def main(argv=None):
             print(f"C++ floor unavailable: {why}")
             if a.json:      # skipped, and the JSON line says so
                 print(json.dumps(dict(model=a.model, n_neurons=n, duration_ms=a.duration,
-                                      threads=threads, skipped=f"C++ floor unavailable: {why}")))
+                                      threads=threads, vector_width=width,
+                                      skipped=f"C++ floor unavailable: {why}")))
             return
         print(f"coba scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, "
-              f"{r['repeats']} interleaved pairs, {threads} XLA thread(s), "
+              f"{r['repeats']} interleaved pairs, {threads} XLA thread(s), {width}-bit SIMD, "
               "medians (s per simulated s)")
         print(f"brainsim {r['wall_s']:.3f}  cpp_floor {r['cpp_wall_s']:.3f}  "
               f"ratio {r['ratio']:.2f}x (pairs {r['ratio_min']:.2f}-{r['ratio_max']:.2f}x)  "
               f"rates {r['rate_hz']:.2f} / {r['cpp_rate_hz']:.2f} Hz")
         if a.json:
             print(json.dumps(dict(model="coba", n_neurons=n, duration_ms=a.duration,
-                             threads=threads, **r)))
+                             threads=threads, vector_width=width, **r)))
         return
     if a.recording_cost:
         r = bench_recording_cost(a.model, a.scale, a.duration, a.repeats)
@@ -381,7 +389,7 @@ def main(argv=None):
             print(f"{k:6s}{r[k + '_with_s']:13.3f}{r[k + '_without_s']:10.3f}{r[k + '_ratio']:8.3f}")
         if a.json:
             print(json.dumps(dict(model=a.model, n_neurons=n, duration_ms=a.duration,
-                             threads=threads, **r)))
+                             threads=threads, vector_width=width, **r)))
         return
     rows = {"brainsim": bench_brainsim(a.model, a.scale, a.duration, progress=a.progress)}
     if a.compare_backends:
@@ -405,7 +413,7 @@ def main(argv=None):
         if b is not None:
             rows["brian2_cython"] = b
     print(f"{a.model} scale={a.scale} ({n} neurons), {a.duration:g} ms simulated, dt=0.1 ms, "
-          f"{threads} XLA thread(s)")
+          f"{threads} XLA thread(s), {width}-bit SIMD")
     print(f"{'':15s}{'build s':>9s}{'compile s':>11s}{'wall s/sim s':>14s}{'rate Hz':>9s}")
     for k, r in rows.items():
         if "error" in r:
@@ -422,6 +430,7 @@ def main(argv=None):
             print(f"brainsim / {k}: {base / rows[k]['wall_s']:.2f}x")
     if a.json:
         out = dict(model=a.model, n_neurons=n, duration_ms=a.duration, threads=threads,
+                   vector_width=width,
                    **rows["brainsim"],
                    others={k: v for k, v in rows.items() if k != "brainsim"})
         if "wall_s" in rows.get("cpp_floor", {}):

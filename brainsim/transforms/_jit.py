@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import jax
 
 from .. import _state
-from ..environ import _environ
+from ..environ import _environ, _simd
 from .._state import State, StateTrace
 from ._static_args import StaticArgs
 
@@ -74,6 +74,7 @@ class JittedFunction:
         fn = self.fn
         self._refs = [weakref.ref(s) for s in known]
         self._replaced = [s._replaced for s in known]
+        self._generation = _simd.generation[0]
         # The program holds the states only weakly too; they are alive whenever
         # it is traced, because __call__ holds them.
         refs = self._refs
@@ -90,11 +91,38 @@ class JittedFunction:
                 written = [s._value if trace.was_written(s) else None for s in states]
             return out, written
 
-        return jax.jit(pure, static_argnums=(0, 1))
+        options = _simd.compiler_options()
+        # jax takes compiler options only on a top-level jit: called inside another trace
+        # (a for_loop body, a user's jax.jit), the program is part of the outer one
+        self._plain = jax.jit(pure, static_argnums=(0, 1))
+        if not options:
+            return self._plain
+        return jax.jit(pure, static_argnums=(0, 1), compiler_options=options)
+
+    def _run(self, method: str, states: list[State], nested: bool, *args: Any) -> Any:
+        """``<method>(*args)`` of the program: with the SIMD option at the top level, without it
+        inside another trace or where jaxlib refuses it."""
+        if nested or self._plain is self._compiled:
+            return getattr(self._plain, method)(*args)
+        try:
+            return getattr(self._compiled, method)(*args)
+        except ValueError as e:    # under a trace brainsim does not see: a user's jax.jit
+            if "compiler_options" not in str(e) or "top-level" not in str(e):
+                raise
+            return getattr(self._plain, method)(*args)
+        except Exception as e:     # jaxlib's runtime error has no stable public class
+            if not _simd.is_refusal(e):
+                raise
+            _simd.refuse()
+            self._compiled = self._make(states)
+            return getattr(self._compiled, method)(*args)
 
     def _current_states(self) -> list[State]:
         """The known states; rediscovered if one of them was replaced since."""
         states = []
+        if self._generation != _simd.generation[0]:     # another SIMD width: compile anew
+            self._compiled = self._make([])
+            return []
         for ref, count in zip(self._refs, self._replaced):
             s = ref()
             if s is None or s._replaced != count:
@@ -113,8 +141,8 @@ class JittedFunction:
             else:
                 values = [s._value for s in states]
             try:
-                out, written = self._compiled(_environ._SIGNATURE[0], static, values,
-                                              dyn_args, dyn_kwargs)
+                out, written = self._run("__call__", states, nested, _environ._SIGNATURE[0],
+                                         static, values, dyn_args, dyn_kwargs)
                 break
             except _NewStates as e:
                 seen = {id(s) for s in states}
@@ -142,8 +170,8 @@ class JittedFunction:
         while True:
             values = [s.value if nested else s._value for s in states]
             try:
-                return self._compiled.lower(_environ._SIGNATURE[0], static, values,
-                                            dyn_args, dyn_kwargs)
+                return self._run("lower", states, nested, _environ._SIGNATURE[0], static,
+                                 values, dyn_args, dyn_kwargs)
             except _NewStates as e:
                 seen = {id(s) for s in states}
                 states = states + [s for s in e.states if id(s) not in seen]
