@@ -1,6 +1,6 @@
 """Where the COBA-LIF step's time goes on XLA:CPU (4,000 neurons, dt = 0.1 ms, 10^4 steps).
 
-    PYTHONPATH=. python benchmarks/coba_step_parts.py [--repeats 5] [--vector-width 256] [--json]
+    PYTHONPATH=. python benchmarks/coba_step_parts.py [--repeats 5] [--threads 1] [--vector-width 256] [--json]
 
 Wall microseconds per step (median of the repeats) of:
 the example's whole step (``EINet.update`` in ``brainsim.for_loop``, nothing recorded);
@@ -85,7 +85,11 @@ def main() -> None:
     p.add_argument("--json", action="store_true")
     p.add_argument("--vector-width", type=int, default=0, choices=[0, 128, 256, 512],
                    help="SIMD bits (brainsim.environ.set_cpu_vector_width); 0: the default")
+    p.add_argument("--threads", type=int, default=0,
+                   help="threads of each XLA program (brainsim.environ.set_cpu_threads); 0: XLA's")
     a = p.parse_args()
+    if a.threads:
+        brainsim.environ.set_cpu_threads(a.threads)
     if a.vector_width:
         brainsim.environ.set_cpu_vector_width(a.vector_width)
     rows = {}
@@ -115,7 +119,8 @@ def main() -> None:
                                             jnp.full(N, -0.01)), a.repeats)
     rows["one more thunk"] = (_us_per_step(_thunks(14), a.repeats)
                               - _us_per_step(_thunks(1), a.repeats)) / 13
-    print(f"COBA step parts, {N} neurons, {brainsim.environ.get_cpu_vector_width()}-bit SIMD, "
+    print(f"COBA step parts, {N} neurons, {brainsim.environ.get_cpu_threads()} thread(s), "
+          f"{brainsim.environ.get_cpu_vector_width()}-bit SIMD, "
           f"us per step (median of {a.repeats})")
     for k, v in rows.items():
         print(f"  {k:36s} {v:8.2f}")
