@@ -87,26 +87,31 @@ def test_coba_spikes_are_the_same_at_256_and_512_bits():
     np.testing.assert_array_equal(i256, i512)
 
 
-# In a fresh process that dumps what XLA compiles: the width reaches LLVM's vectors.
+# In a fresh process that dumps what XLA compiles: compile at each width of argv[1] in turn.
 _PROBE = """
 import sys, jax.numpy as jnp, brainsim
-brainsim.environ.set_cpu_vector_width(int(sys.argv[1]))
 x = brainsim.State(jnp.linspace(-1., 1., 4096))
 step = brainsim.jit(lambda: setattr(x, "value", jnp.exp(x.value) * 0.5))
-step(); step()     # a second program of another width would show in the dump
+for bits in sys.argv[1].split(","):
+    brainsim.environ.set_cpu_vector_width(int(bits))
+    step(); step()     # the second call compiles nothing
 """
 
 
-@pytest.mark.parametrize("bits", [256, pytest.param(512, marks=pytest.mark.skipif(
-    "avx512f" not in _simd._cpu_flags(), reason="LLVM may narrow 512 on a CPU without AVX-512"))])
-def test_width_reaches_the_compiled_loop(tmp_path, bits):
+@pytest.mark.skipif("avx512f" not in _simd._cpu_flags(),
+                    reason="LLVM may narrow 512 on a CPU without AVX-512")
+@pytest.mark.parametrize("widths", ["512", "512,256", "256,512"])
+def test_width_reaches_the_compiled_loop(tmp_path, widths):
+    # 256 alone is XLA's default and proves nothing; a change of width must reach LLVM in
+    # the program compiled after it
     env = dict(os.environ, XLA_FLAGS=f"--xla_dump_to={tmp_path}", PYTHONPATH=str(ROOT))
-    subprocess.run([sys.executable, "-c", _PROBE, str(bits)], check=True, env=env,
+    subprocess.run([sys.executable, "-c", _PROBE, widths], check=True, env=env,
                    capture_output=True, timeout=120)
-    dumps = list(tmp_path.glob("*jit_pure*ir-with-opt.ll"))
+    dumps = sorted(tmp_path.glob("*jit_pure*ir-with-opt.ll"))
     assert dumps, "no dumped kernel of the probe's program"
-    widths = {w for p in dumps for w in re.findall(r'"prefer-vector-width"="(\d+)"', p.read_text())}
-    assert widths == {str(bits)}
+    found = [sorted(set(re.findall(r'"prefer-vector-width"="(\d+)"', p.read_text())))
+             for p in dumps]
+    assert [w for f in found for w in f] == widths.split(",")
 
 
 def test_a_jaxlib_without_the_option_falls_back(monkeypatch):
@@ -124,12 +129,33 @@ def test_a_jaxlib_without_the_option_falls_back(monkeypatch):
 
 def test_inside_another_trace_the_program_joins_it():
     # jax refuses compiler options on a nested jit: inside for_loop or a user's jax.jit the
-    # inner program is compiled as part of the outer one
+    # inner program is compiled as part of the outer one, and traced no more than at the top
     import jax
     brainsim.environ.set_cpu_vector_width(512)
-    x = brainsim.State(jnp.zeros(()))
-    inner = brainsim.jit(lambda v: setattr(x, "value", x.value + v))
+
+    def make():
+        x, traces = brainsim.State(jnp.zeros(())), []
+
+        def add(v):
+            traces.append(1)
+            x.value = x.value + v
+            return x.value
+        return x, traces, brainsim.jit(add)
+
+    x, _, inner = make()
     brainsim.jit(lambda: brainsim.for_loop(lambda: inner(1.), length=3))()
     assert float(x.value) == 3.
-    out = jax.jit(lambda v: (inner(v), x.value)[1])(2.)
-    assert float(out) == 5.
+    _, top, inner = make()
+    assert float(inner(2.)) == 2.
+    _, under, inner = make()
+    assert float(jax.jit(lambda v: inner(v) * 2.)(2.)) == 4.
+    assert len(under) == len(top)
+
+
+def test_a_jax_whose_jit_takes_no_options(monkeypatch):
+    monkeypatch.setattr(_simd, "_jit_takes_options", lambda: False)
+    brainsim.environ.set_cpu_vector_width(512)
+    x = brainsim.State(jnp.arange(3.))
+    brainsim.jit(lambda: setattr(x, "value", x.value + 1.))()
+    np.testing.assert_array_equal(np.asarray(x.value), [1., 2., 3.])
+    assert brainsim.environ.get_cpu_vector_width() == 256

@@ -12,13 +12,15 @@ of each program brainsim compiles, so it touches no other JAX code of the proces
 any time, and a jaxlib that lacks the option refuses it with an error that brainsim catches
 (an unknown ``XLA_FLAGS`` entry aborts the process instead).
 
-Which CPUs get 512 by default: x86 CPUs with AVX-512 and VBMI2 (Intel Ice Lake and later, AMD
-Zen 4 and later). Earlier Intel AVX-512 parts (Skylake-X, Cascade Lake) lower their clock under
-512-bit code, which is why compilers default to 256 there; they keep XLA's default, as does
-every other CPU.
+Which CPUs get 512 by default: x86 CPUs whose ``/proc/cpuinfo`` lists AVX-512 and VBMI2 (Intel
+Ice Lake and later, AMD Zen 4 and later). Earlier Intel AVX-512 parts (Skylake-X, Cascade Lake)
+lower their clock under 512-bit code, which is why compilers default to 256 there; they keep
+XLA's default, as does every other CPU and every system without ``/proc/cpuinfo`` (macOS,
+Windows).
 """
 from __future__ import annotations
 
+import inspect
 import operator
 import platform
 
@@ -65,9 +67,10 @@ def _default() -> int:
 def get_cpu_vector_width() -> int:
     """The SIMD width in bits that programs compiled by :func:`brainsim.jit` are vectorised for.
 
-    It is the width chosen with :func:`set_cpu_vector_width`, else 512 on x86 CPUs with
-    AVX-512 and VBMI2 and 256 (XLA's own default) elsewhere; 256 wherever the installed
-    jaxlib does not know the option. GPU programs ignore it.
+    It is the width chosen with :func:`set_cpu_vector_width`, else 512 on Linux x86 CPUs
+    with AVX-512 and VBMI2 (read from ``/proc/cpuinfo``) and 256 (XLA's own default)
+    elsewhere. It is 256 with a jax whose ``jax.jit`` takes no ``compiler_options``, and once
+    a jaxlib has refused the option at a compile. GPU programs ignore it.
 
     Examples
     --------
@@ -126,8 +129,18 @@ def set_cpu_vector_width(bits: int | None) -> None:
         generation[0] += 1
 
 
+def _jit_takes_options() -> bool:
+    import jax      # here, not at import: this module is imported before JAX is needed
+    try:            # older jax.jit takes no compiler_options
+        return "compiler_options" in inspect.signature(jax.jit).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def compiler_options() -> dict:
     """The ``compiler_options`` for ``jax.jit``: empty where XLA's default is meant."""
+    if not _refused[0] and not _jit_takes_options():
+        _refused[0] = True
     width = get_cpu_vector_width()
     if _refused[0] or (_chosen[0] is None and width == _XLA_DEFAULT):
         return {}

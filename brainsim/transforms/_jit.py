@@ -109,6 +109,7 @@ class JittedFunction:
         except ValueError as e:    # under a trace brainsim does not see: a user's jax.jit
             if "compiler_options" not in str(e) or "top-level" not in str(e):
                 raise
+            # jax has cached the trace of ``pure``: the plain program does not trace it again
             return getattr(self._plain, method)(*args)
         except Exception as e:     # jaxlib's runtime error has no stable public class
             if not _simd.is_refusal(e):
