@@ -87,10 +87,14 @@ def test_every_product_with_an_overflowed_container_is_nan_or_raises(kind, side)
         prod(_overflowed(size), M)
     # a container that did not overflow gives the dense product
     ok = ev.CompactBinary(jnp.arange(4, dtype=jnp.int32), 4, size=size)
-    dense = np.asarray(M.todense() if hasattr(M, "todense") else M)
-    x = np.zeros(size, np.float32)
+    dense = np.array(M.todense() if hasattr(M, "todense") else M, np.float64)
+    x = np.zeros(size)
     x[:4] = 1
-    np.testing.assert_allclose(prod(ok, M), x @ dense if side == "left" else dense @ x, rtol=1e-5, atol=1e-6)
+    # the reference by elementwise float64 sums, not NumPy's BLAS matmul: in one CI run every
+    # `dense @ x` here raised "invalid value encountered in matmul" on finite 0/1 inputs
+    # (not reproduced alone; OpenBLAS 0.3.31), which failed the test for no fault of ours
+    ref = (x[:, None] * dense).sum(0) if side == "left" else (dense * x).sum(1)
+    np.testing.assert_allclose(prod(ok, M), ref, rtol=1e-5, atol=1e-6)
 
 
 def test_compact_binary_constructor_refuses_known_overflow():
