@@ -1,6 +1,7 @@
 """Where the COBA-LIF step's time goes on XLA:CPU (4,000 neurons, dt = 0.1 ms, 10^4 steps).
 
-    PYTHONPATH=. python benchmarks/coba_step_parts.py [--repeats 5] [--threads 1] [--vector-width 256] [--json]
+    PYTHONPATH=. python benchmarks/coba_step_parts.py [--repeats 5] [--threads 1] \\
+        [--vector-width 256] [--json]
 
 Wall microseconds per step (median of the repeats) of:
 the example's whole step (``EINet.update`` in ``brainsim.for_loop``, nothing recorded);

@@ -179,6 +179,21 @@ def check_size(cls: str, name: str, value: Any) -> int:
     return operator.index(value)
 
 
+def check_int(fn: str, name: str, value: Any, expected: str, example: str) -> int:
+    """``value`` as an ``int``; a ``TypeError`` naming ``fn``'s argument for anything else (bool
+    included), saying it ``must be <expected>`` and to pass e.g. ``example``."""
+    import operator
+
+    kind = "bool" if isinstance(value, (bool, np.bool_)) else type(value).__name__
+    if kind != "bool":
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{fn}: {name} must be {expected}, got {value!r} ({kind}). "
+                    f"How to fix: pass e.g. {example}.")
+
+
 def check_matrix_shape(cls: str, shape: Any) -> tuple:
     """Return ``shape`` as ``(m, n)`` ints if it is a pair of non-negative integers; raise otherwise."""
     if not isinstance(shape, (tuple, list)) or len(shape) != 2:

@@ -21,8 +21,9 @@ Windows).
 from __future__ import annotations
 
 import inspect
-import operator
 import platform
+
+from .._checks import check_int
 
 __all__ = ["set_cpu_vector_width", "get_cpu_vector_width"]
 
@@ -112,14 +113,7 @@ def set_cpu_vector_width(bits: int | None) -> None:
     ValueError: set_cpu_vector_width: bits must be 128, 256 or 512, got 300. How to fix: pass 512 for AVX-512, 256 for AVX2, or None for the default of this CPU.
     """
     if bits is not None:
-        if isinstance(bits, bool):
-            raise TypeError(f"set_cpu_vector_width: bits must be an int or None, got {bits!r} "
-                            "(bool). How to fix: pass e.g. 512.")
-        try:
-            bits = operator.index(bits)
-        except TypeError:
-            raise TypeError(f"set_cpu_vector_width: bits must be an int or None, got {bits!r} "
-                            f"({type(bits).__name__}). How to fix: pass e.g. 512.") from None
+        bits = check_int("set_cpu_vector_width", "bits", bits, "an int or None", "512")
         if bits not in _WIDTHS:
             raise ValueError(f"set_cpu_vector_width: bits must be 128, 256 or 512, got {bits}. "
                              "How to fix: pass 512 for AVX-512, 256 for AVX2, or None for the "

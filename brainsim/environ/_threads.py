@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import operator
 import os
+
+from .._checks import check_int
 
 __all__ = ["set_cpu_threads", "get_cpu_threads"]
 
@@ -95,14 +96,7 @@ def set_cpu_threads(n: int) -> None:
     ...
     ValueError: set_cpu_threads: n must be at least 1, got 0. How to fix: pass 1 for one thread per program, or the number of cores.
     """
-    if isinstance(n, bool):
-        raise TypeError(f"set_cpu_threads: n must be an int (threads), got {n!r} (bool). "
-                        "How to fix: pass e.g. 1.")
-    try:
-        n = operator.index(n)
-    except TypeError:
-        raise TypeError(f"set_cpu_threads: n must be an int (threads), got {n!r} "
-                        f"({type(n).__name__}). How to fix: pass e.g. 1.") from None
+    n = check_int("set_cpu_threads", "n", n, "an int (threads)", "1")
     if n < 1:
         raise ValueError(f"set_cpu_threads: n must be at least 1, got {n}. How to fix: pass 1 "
                          "for one thread per program, or the number of cores.")
