@@ -2,7 +2,7 @@
 
 Prints the versions of brainsim and its core dependencies, JAX's default
 backend and devices, whether the compiled event kernels are built and which
-event backend is in use; then simulates 1 s of a small COBA E/I network
+event backend is in use, and the threads and SIMD width of CPU programs; then simulates 1 s of a small COBA E/I network
 (4,000 LIF neurons, the Brette et al. 2007 benchmark) and prints its mean rate and the time the run took, the way
 Brian 1's ``brian_sample_run`` did.
 """
@@ -47,6 +47,9 @@ def environment() -> list[str]:
         f"compiled event kernels built: {'yes' if event.kernels_available() else 'no'}",
         f"event backend:   {chosen!r} -> {effective} "
         "(brainsim.event.set_backend or BRAINSIM_EVENT_BACKEND)",
+        f"CPU programs:    {brainsim.environ.get_cpu_threads()} thread(s), "
+        f"{brainsim.environ.get_cpu_vector_width()}-bit vectors "
+        "(brainsim.environ.set_cpu_threads, set_cpu_vector_width)",
     ]
 
 

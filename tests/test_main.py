@@ -26,6 +26,8 @@ def test_python_m_brainsim_prints_versions_devices_and_a_rate():
     assert f"default backend: {jax.default_backend()}" in out
     assert "devices:" in out and "compiled event kernels built: " in out
     assert "event backend:" in out
+    threads, width = brainsim.environ.get_cpu_threads(), brainsim.environ.get_cpu_vector_width()
+    assert f"CPU programs:    {threads} thread(s), {width}-bit vectors" in out, out
     rate = float(re.search(r"mean rate ([0-9.]+) Hz", out).group(1))
     assert 1. < rate < 100., out      # an asynchronous irregular state, neither silent nor epileptic
 
