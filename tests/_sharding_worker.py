@@ -11,6 +11,8 @@ import tempfile
 import warnings
 
 warnings.simplefilter("error")
+# as in pyproject: orbax-checkpoint names a jax attribute that jax 0.12.1 deprecates
+warnings.filterwarnings("ignore", category=DeprecationWarning, module="orbax")
 
 import brainunit as u  # noqa: E402
 import jax  # noqa: E402

@@ -32,8 +32,10 @@ def test_for_loop_under_jit_equals_python_loop():
     expected = np.stack([ref(x) for x in xs])
     model = make("lif")
     run = brainsim.jit(lambda xs: brainsim.for_loop(model, xs, progress=True))
-    np.testing.assert_array_equal(run(xs), expected)
-    np.testing.assert_allclose(model.v.value, ref.v.value)
+    np.testing.assert_array_equal(run(xs), expected)      # the spikes: bit for bit
+    # v within an ulp or two: under jax 0.12.1 the compiled loop rounds v differently from the
+    # op-by-op eager run (1 ulp of 0.56 after 50 steps, at 256 and 512 bits; jax 0.10: none)
+    np.testing.assert_allclose(model.v.value, ref.v.value, rtol=3e-7)
 
 
 def test_multiple_xs_and_pytree_outputs():
