@@ -2,7 +2,8 @@
 
 Prints the versions of brainsim and its core dependencies, JAX's default
 backend and devices, whether the compiled event kernels are built and which
-event backend is in use, and the threads and SIMD width of CPU programs; then simulates 1 s of a small COBA E/I network
+event backend is in use, and the threads and SIMD width of CPU programs; then
+simulates 1 s of a small COBA E/I network
 (4,000 LIF neurons, the Brette et al. 2007 benchmark) and prints its mean rate and the time the run took, the way
 Brian 1's ``brian_sample_run`` did.
 """

@@ -3,9 +3,9 @@
 Why it is set at all. XLA:CPU vectorises elementwise fusions for 256-bit registers even on a CPU
 with AVX-512, so a neuron update does half the work per instruction that the machine allows.
 The C++ floor of ``benchmarks/ei_network.py`` (``-march=native``) uses 512-bit registers and the
-16-lane ``expf`` there. On the AMD EPYC (Zen 4) VM of ``benchmarks/RESULTS.md``, 512 took
-``exp`` over 4,000 floats from 1.47 to 1.11 µs and the 4,000-neuron COBA step from 1.55-1.57x
-to 1.36-1.38x the floor, with the same spikes bit for bit.
+16-lane ``expf`` there. On the AMD EPYC (Zen 4) VM of ``benchmarks/RESULTS.md`` ("Dec 6 2026"),
+512 took ``exp`` over 4,000 floats from 1.94 to 1.20 µs and the 4,000-neuron COBA network from
+1.43-1.56x to 1.31-1.36x the floor, with the same spikes bit for bit.
 
 Why per program, not through ``XLA_FLAGS``. The width goes to ``jax.jit`` as a compiler option
 of each program brainsim compiles, so it touches no other JAX code of the process, can change at
@@ -20,6 +20,7 @@ Windows).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import platform
 
@@ -35,7 +36,6 @@ _WIDTHS = (128, 256, 512)
 
 _chosen: list = [None]        # what set_cpu_vector_width chose; None: the default of this CPU
 _refused: list = [False]      # this jaxlib does not know the option
-_detected: list = []          # the default of this CPU, read once
 #: Bumped on every change, so a compiled function knows to build its programs again.
 generation: list = [0]
 
@@ -59,10 +59,9 @@ def default_width(machine: str, flags: set[str]) -> int:
     return _XLA_DEFAULT
 
 
+@functools.cache
 def _default() -> int:
-    if not _detected:
-        _detected.append(default_width(platform.machine(), _cpu_flags()))
-    return _detected[0]
+    return default_width(platform.machine(), _cpu_flags())
 
 
 def get_cpu_vector_width() -> int:
@@ -123,6 +122,7 @@ def set_cpu_vector_width(bits: int | None) -> None:
         generation[0] += 1
 
 
+@functools.cache
 def _jit_takes_options() -> bool:
     import jax      # here, not at import: this module is imported before JAX is needed
     try:            # older jax.jit takes no compiler_options
